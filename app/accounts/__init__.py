@@ -1,0 +1,1 @@
+"""Accounts: one master, many clients, credentials encrypted at rest."""

@@ -1,0 +1,182 @@
+"""Field-by-field validation of account input from forms, JSON and the CLI. Pure: dict in, clean dict out."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..errors import ValidationError
+
+SIZING_MODES = ("equity_ratio", "multiplier", "fixed_margin")
+LOSS_ACTIONS = ("close_only", "close_all_pause")
+BELOW_MIN_RULES = ("skip", "round_up")
+ROLES = ("master", "client")
+CREDENTIAL_FIELDS = ("api_key", "api_secret", "passphrase")
+_CREDENTIAL_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+_MAX_DECIMAL_TEXT = 40
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n", ""}
+
+
+def parse_bool(value: Any, field: str) -> bool:
+    """A JSON boolean or a form checkbox value."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValidationError(f"{label(field)} must be true or false.", field=field)
+
+
+def parse_decimal(value: Any, field: str, *, low: Decimal, high: Decimal, low_inclusive: bool = False) -> Decimal:
+    """A finite decimal inside (low, high]; JSON numbers or strings."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValidationError(f"{label(field)} must be a number.", field=field)
+    text = str(value).strip()
+    if not text:
+        raise ValidationError(f"{label(field)} is required.", field=field)
+    if len(text) > _MAX_DECIMAL_TEXT:
+        raise ValidationError(f"{label(field)} is too long to be a sensible number.", field=field)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"{label(field)} must be a number, not {text[:20]!r}.", field=field) from None
+    if not number.is_finite():
+        raise ValidationError(f"{label(field)} must be a finite number.", field=field)
+    too_low = number < low if low_inclusive else number <= low
+    if too_low or number > high:
+        bound = f"at least {low}" if low_inclusive else f"greater than {low}"
+        raise ValidationError(f"{label(field)} must be {bound} and at most {high}.", field=field)
+    return number
+
+
+def parse_int(value: Any, field: str, *, low: int, high: int) -> int:
+    """A whole number in [low, high]."""
+    number = parse_decimal(value, field, low=Decimal(low), high=Decimal(high), low_inclusive=True)
+    if number != number.to_integral_value():
+        raise ValidationError(f"{label(field)} must be a whole number.", field=field)
+    return int(number)
+
+
+def optional(parser: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a parser so that None/'' mean 'no limit' (None)."""
+
+    def parse(value: Any, field: str, **bounds: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return parser(value, field, **bounds)
+
+    return parse
+
+
+def parse_choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
+    """One of a fixed set of strings."""
+    if not isinstance(value, str) or value.strip() not in choices:
+        raise ValidationError(f"{label(field)} must be one of: {', '.join(choices)}.", field=field)
+    return value.strip()
+
+
+def parse_name(value: Any, field: str = "name") -> str:
+    """An account name: 1-64 printable characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Name is required.", field=field)
+    name = value.strip()
+    if len(name) > 64:
+        raise ValidationError("Name must be at most 64 characters.", field=field)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValidationError("Name must not contain control characters.", field=field)
+    return name
+
+
+def parse_credential(value: Any, field: str) -> str:
+    """An API key, secret or passphrase: 1-256 visible ASCII characters, no spaces."""
+    if not isinstance(value, str) or not _CREDENTIAL_RE.match(value.strip()):
+        raise ValidationError(
+            f"{label(field)} must be 1-256 visible ASCII characters without spaces.", field=field
+        )
+    return value.strip()
+
+
+def parse_symbols(value: Any, field: str = "allowed_symbols") -> str:
+    """A list or comma-separated string of symbols -> canonical 'BTCUSDT,ETHUSDT' ('' = all)."""
+    if value is None:
+        return ""
+    items = value if isinstance(value, list) else str(value).replace(" ", ",").split(",") if isinstance(value, str) else None
+    if items is None:
+        raise ValidationError("Allowed symbols must be a list like BTCUSDT, ETHUSDT.", field=field)
+    symbols: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError("Allowed symbols must be text like BTCUSDT.", field=field)
+        symbol = item.strip().upper()
+        if not symbol:
+            continue
+        if not _SYMBOL_RE.match(symbol):
+            raise ValidationError(f"{item[:30]!r} is not a symbol like BTCUSDT.", field=field)
+        if symbol not in symbols:
+            symbols.append(symbol)
+    if len(symbols) > 200:
+        raise ValidationError("At most 200 allowed symbols.", field=field)
+    return ",".join(symbols)
+
+
+BIG = Decimal("1000000000")
+FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "role": lambda v, f: parse_choice(v, f, ROLES),
+    "name": parse_name,
+    "api_key": parse_credential,
+    "api_secret": parse_credential,
+    "passphrase": parse_credential,
+    "demo": parse_bool,
+    "enabled": parse_bool,
+    "paused": parse_bool,
+    "copy_existing": parse_bool,
+    "sizing_mode": lambda v, f: parse_choice(v, f, SIZING_MODES),
+    "sizing_value": lambda v, f: parse_decimal(v, f, low=Decimal(0), high=BIG),
+    "max_leverage": lambda v, f: optional(parse_int)(v, f, low=1, high=125),
+    "max_notional": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=BIG),
+    "max_open_positions": lambda v, f: optional(parse_int)(v, f, low=1, high=1000),
+    "allowed_symbols": parse_symbols,
+    "daily_loss_limit": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=BIG),
+    "drawdown_limit_pct": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=Decimal(100)),
+    "loss_action": lambda v, f: parse_choice(v, f, LOSS_ACTIONS),
+    "slippage_pct": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=Decimal(100)),
+    "below_min_rule": lambda v, f: parse_choice(v, f, BELOW_MIN_RULES),
+    "round_up_max_factor": lambda v, f: parse_decimal(v, f, low=Decimal(1), high=Decimal(100), low_inclusive=True),
+}
+LABELS = {
+    "api_key": "API key", "api_secret": "API secret", "passphrase": "Passphrase", "sizing_value": "Sizing value",
+    "max_leverage": "Max leverage", "max_notional": "Max notional (USDT)", "max_open_positions": "Max open positions",
+    "daily_loss_limit": "Daily loss limit (USDT)", "drawdown_limit_pct": "Drawdown limit (%)",
+    "slippage_pct": "Entry slippage guard (%)", "round_up_max_factor": "Round-up max factor",
+    "copy_existing": "Copy existing positions", "below_min_rule": "Below-minimum rule",
+}
+
+
+def label(field: str) -> str:
+    """Human name of a field."""
+    return LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+def clean_account_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validate every given field; on create require role, name and credentials. Raises ValidationError."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("Expected a JSON object.")
+    unknown = sorted(str(k) for k in data if k not in FIELD_PARSERS)
+    if unknown:
+        raise ValidationError(f"Unknown field {unknown[0][:40]!r}.", field=unknown[0][:40])
+    clean: dict[str, Any] = {}
+    for field, parser in FIELD_PARSERS.items():
+        if field not in data:
+            continue
+        value = data[field]
+        if field in CREDENTIAL_FIELDS and not creating and (value is None or value == ""):
+            continue  # write-only: blank on edit keeps the stored value
+        clean[field] = parser(value, field)
+    if creating:
+        for field in ("role", "name", *CREDENTIAL_FIELDS):
+            if field not in clean:
+                raise ValidationError(f"{label(field)} is required.", field=field)
+    return clean

@@ -1,0 +1,86 @@
+"""Account pages: list, add, edit, delete (with confirmation), verify."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from ..accounts import service
+from ..accounts.validation import FIELD_PARSERS
+from ..errors import CopierError
+
+bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+CHECKBOXES = ("demo", "enabled", "paused", "copy_existing")
+
+
+def form_data() -> dict[str, Any]:
+    """The submitted form as service input (unchecked boxes are false)."""
+    data: dict[str, Any] = {k: v for k, v in request.form.items() if k in FIELD_PARSERS}
+    for box in CHECKBOXES:
+        data[box] = box in request.form
+    return data
+
+
+@bp.get("/")
+def index():
+    """All accounts with their last verification."""
+    return render_template("accounts/list.html", accounts=service.list_accounts())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    """Add an account."""
+    error = None
+    if request.method == "POST":
+        try:
+            account = service.create_account(form_data())
+        except CopierError as exc:
+            error = exc
+        else:
+            flash(f"Added {account.name}. Click Verify to check its keys.")
+            return redirect(url_for("accounts.index"))
+    values = request.form if request.method == "POST" else {"role": request.args.get("role", "client")}
+    return render_template("accounts/form.html", account=None, values=values, error=error), (error.status if error else 200)
+
+
+@bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
+def edit(account_id: int):
+    """Change an account; leave secret and passphrase blank to keep them."""
+    account = service.get_account(account_id)
+    error = None
+    if request.method == "POST":
+        try:
+            service.update_account(account_id, form_data())
+        except CopierError as exc:
+            error = exc
+        else:
+            flash(f"Saved {account.name}.")
+            return redirect(url_for("accounts.index"))
+    values = request.form if request.method == "POST" else service.account_to_dict(account)
+    return render_template("accounts/form.html", account=account, values=values, error=error), (error.status if error else 200)
+
+
+@bp.route("/<int:account_id>/delete", methods=["GET", "POST"])
+def delete(account_id: int):
+    """Confirm, then delete an account."""
+    account = service.get_account(account_id)
+    if request.method == "POST":
+        name = account.name
+        service.delete_account(account_id)
+        flash(f"Deleted {name}.")
+        return redirect(url_for("accounts.index"))
+    return render_template("accounts/delete.html", account=account)
+
+
+@bp.post("/<int:account_id>/verify")
+def verify(account_id: int):
+    """Check an account's keys and show the answer."""
+    account = service.get_account(account_id)
+    try:
+        result = service.verify_account(account_id)
+    except CopierError as exc:
+        flash(f"{account.name}: {exc.message}", "error")
+    else:
+        flash(f"{account.name}: equity {result['equity']} {result['margin_coin']}, "
+              f"{result['position_mode'].replace('_', ' ')}; {result['message']}.", "ok" if result["ok"] else "error")
+    return redirect(request.form.get("next") or url_for("accounts.index"))

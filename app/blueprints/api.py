@@ -1,0 +1,244 @@
+"""JSON API under /api: login session (with CSRF header) or Authorization: Bearer <API_TOKEN>."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..accounts import service as accounts
+from ..errors import CopierError, ValidationError
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 422."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("Send a JSON object with Content-Type: application/json.")
+    return data
+
+
+@bp.errorhandler(CopierError)
+def copier_error(exc: CopierError):
+    """Service errors as {"error": {...}} with their status."""
+    return jsonify(exc.to_dict()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    """404/405/... as JSON too."""
+    return jsonify({"error": {"code": exc.name.lower().replace(" ", "_"), "message": exc.description, "field": None}}), exc.code
+
+
+@bp.get("/accounts")
+def list_accounts():
+    """All accounts (secrets never included)."""
+    return jsonify({"accounts": [accounts.account_to_dict(a) for a in accounts.list_accounts()]})
+
+
+@bp.post("/accounts")
+def create_account():
+    """Add an account."""
+    account = accounts.create_account(json_body())
+    return jsonify(accounts.account_to_dict(account)), 201
+
+
+@bp.get("/accounts/<int:account_id>")
+def get_account(account_id: int):
+    """One account."""
+    return jsonify(accounts.account_to_dict(accounts.get_account(account_id)))
+
+
+@bp.patch("/accounts/<int:account_id>")
+def update_account(account_id: int):
+    """Change some fields (blank credentials are kept)."""
+    return jsonify(accounts.account_to_dict(accounts.update_account(account_id, json_body())))
+
+
+@bp.delete("/accounts/<int:account_id>")
+def delete_account(account_id: int):
+    """Remove an account."""
+    accounts.delete_account(account_id)
+    return jsonify({"deleted": account_id})
+
+
+@bp.post("/accounts/<int:account_id>/verify")
+def verify_account(account_id: int):
+    """Check the keys against the exchange."""
+    return jsonify(accounts.verify_account(account_id))
+
+
+@bp.get("/accounts/<int:account_id>/balance")
+def account_balance(account_id: int):
+    """Live futures balance."""
+    return jsonify(accounts.fetch_balance(account_id))
+
+
+@bp.get("/accounts/<int:account_id>/positions")
+def account_positions(account_id: int):
+    """Live open positions."""
+    return jsonify({"positions": accounts.fetch_positions(account_id)})
+
+
+# ----- replication ------------------------------------------------------------------------------------
+def trigger() -> str:
+    """Who asked: an API client with the token, or the dashboard (operator session)."""
+    from flask import g
+
+    return "api" if getattr(g, "via_token", False) else "button"
+
+
+def action_body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """An optional JSON object with only the allowed fields."""
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("Send a JSON object (or nothing).")
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise ValidationError(f"Unknown field {str(unknown[0])[:40]!r}.", field=str(unknown[0])[:40])
+    return data
+
+
+def require_confirm(data: dict[str, Any]) -> None:
+    """Destructive actions need {"confirm": true}."""
+    if data.get("confirm") is not True:
+        raise ValidationError('Add "confirm": true to close positions.', field="confirm")
+
+
+def service():
+    """The replication service."""
+    from flask import current_app
+
+    return current_app.extensions["replication"]
+
+
+def finished(report: dict[str, Any]):
+    """Announce a run and return it."""
+    from flask import current_app
+
+    from ..notify import notify_run
+
+    notify_run(current_app, report)
+    return jsonify(report)
+
+
+@bp.post("/replicate")
+def replicate():
+    """Replicate positions and TP/SL to every enabled client."""
+    action_body(())
+    return finished(service().replicate(trigger()))
+
+
+@bp.post("/replicate/preview")
+def preview():
+    """The plan per client; nothing is sent."""
+    action_body(())
+    return jsonify(service().preview(trigger()))
+
+
+@bp.post("/tpsl")
+def copy_tpsl():
+    """Copy the master's TP/SL to every client."""
+    action_body(())
+    return finished(service().replicate(trigger(), positions=False))
+
+
+@bp.post("/sync/<int:account_id>")
+def sync_one(account_id: int):
+    """Replicate to one client."""
+    action_body(())
+    accounts.get_account(account_id)
+    return finished(service().replicate(trigger(), account_ids=[account_id]))
+
+
+@bp.post("/close-all")
+def close_all():
+    """Close every position on every enabled account, master included."""
+    data = action_body(("confirm",))
+    require_confirm(data)
+    return finished(service().close_all(trigger()))
+
+
+@bp.post("/close-symbol")
+def close_symbol():
+    """Close one symbol on every enabled account."""
+    from ..accounts.validation import parse_symbols
+
+    data = action_body(("confirm", "symbol"))
+    symbol = parse_symbols(data.get("symbol") if isinstance(data.get("symbol"), str) else None, "symbol")
+    if not symbol or "," in symbol:
+        raise ValidationError("Give one symbol, e.g. BTCUSDT.", field="symbol")
+    require_confirm(data)
+    return finished(service().close_all(trigger(), symbol=symbol))
+
+
+@bp.get("/runs")
+def runs():
+    """Recent runs (filters: action, status, account, from, to as in the history page)."""
+    from ..blueprints.dashboard import history_filters
+    from ..replication.runs import query_runs, run_to_dict
+
+    return jsonify({"runs": [run_to_dict(r, with_results=False) for r in query_runs(**history_filters(), limit=100)]})
+
+
+@bp.get("/runs/<int:run_id>")
+def run(run_id: int):
+    """One run with its per-account results."""
+    from ..errors import NotFoundError
+    from ..extensions import db
+    from ..models import Run
+    from ..replication.runs import run_to_dict
+
+    row = db.session.get(Run, run_id)
+    if row is None:
+        raise NotFoundError(f"No run with id {run_id}.")
+    return jsonify(run_to_dict(row))
+
+
+@bp.get("/state")
+def state():
+    """The dashboard's live state (from the cache)."""
+    from flask import current_app
+
+    from ..dashboard_state import build_state
+
+    return jsonify(build_state(current_app))
+
+
+@bp.get("/equity")
+def equity():
+    """Equity series for the charts."""
+    from ..snapshots import equity_series
+
+    return jsonify(equity_series())
+
+
+@bp.route("/auto-follow", methods=["GET", "POST"])
+def auto_follow():
+    """Read or set the auto-follow toggle: {"on": true|false}."""
+    from flask import current_app
+
+    from ..poller import auto_follow_enabled, set_auto_follow
+
+    if request.method == "POST":
+        data = action_body(("on",))
+        if not isinstance(data.get("on"), bool):
+            raise ValidationError('Send {"on": true} or {"on": false}.', field="on")
+        set_auto_follow(data["on"])
+    return jsonify({"on": auto_follow_enabled(current_app)})
+
+
+@bp.post("/refresh")
+def refresh():
+    """Re-read every account now."""
+    from flask import current_app
+
+    from ..refresh import refresh_accounts
+
+    action_body(())
+    failed = refresh_accounts(current_app)
+    return jsonify({"refreshed": True, "failed": failed})

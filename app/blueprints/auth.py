@@ -1,0 +1,81 @@
+"""First-run operator password, login and logout."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..models import get_setting, set_setting
+from ..security import PASSWORD_KEY, LoginThrottle, operator_configured
+
+bp = Blueprint("auth", __name__)
+MIN_PASSWORD = 10
+
+
+def throttle() -> LoginThrottle:
+    """The app's login throttle."""
+    app = current_app
+    if "login_throttle" not in app.extensions:
+        app.extensions["login_throttle"] = LoginThrottle(
+            int(app.config["LOGIN_MAX_FAILURES"]), float(app.config["LOGIN_LOCK_SECONDS"])
+        )
+    return app.extensions["login_throttle"]
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    """Choose the operator password on the very first visit."""
+    if operator_configured():
+        return redirect(url_for("auth.login"))
+    error = None
+    if request.method == "POST":
+        from ..extensions import csrf
+
+        csrf.protect()
+        password = request.form.get("password", "")
+        if len(password) < MIN_PASSWORD:
+            error = f"Choose a password of at least {MIN_PASSWORD} characters."
+        elif password != request.form.get("confirm", ""):
+            error = "The two passwords differ."
+        else:
+            set_setting(PASSWORD_KEY, generate_password_hash(password))
+            session.clear()
+            session["operator"] = True
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/setup.html", error=error, min_length=MIN_PASSWORD), (422 if error else 200)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Log the operator in (slowed down after repeated failures)."""
+    if not operator_configured():
+        return redirect(url_for("auth.setup"))
+    error = None
+    address = request.remote_addr or "?"
+    if request.method == "POST":
+        from ..extensions import csrf
+
+        csrf.protect()
+        guard = throttle()
+        guard.expire(address)
+        wait = guard.locked_for(address)
+        if wait > 0:
+            error = f"Too many failed attempts. Try again in {int(wait) + 1} seconds."
+            return render_template("auth/login.html", error=error), 429
+        if check_password_hash(get_setting(PASSWORD_KEY) or "", request.form.get("password", "")):
+            guard.succeeded(address)
+            session.clear()
+            session["operator"] = True
+            session.permanent = True
+            target = request.args.get("next") or ""
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))
+        guard.failed(address)
+        error = "Wrong password."
+    return render_template("auth/login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the session."""
+    session.clear()
+    flash("Logged out.")
+    return redirect(url_for("auth.login"))

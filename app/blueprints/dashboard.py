@@ -1,0 +1,145 @@
+"""The operator's pages: main dashboard, run history (with CSV), settings; and /healthz."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import text
+
+from ..dashboard_state import build_state
+from ..extensions import db
+from ..models import Account
+from ..replication.runs import query_runs, runs_csv
+
+bp = Blueprint("dashboard", __name__)
+ACTIONS = ("replicate", "tpsl", "sync", "preview", "close-all", "close-symbol")
+STATUSES = ("ok", "partial", "failed", "skipped", "running", "interrupted")
+
+
+@bp.app_context_processor
+def inject_exchange() -> dict:
+    """Mode label and simulator link for every page."""
+    app = current_app
+    sim = app.extensions.get("sim_runner")
+    page = None
+    if sim is not None and sim.url:
+        page = sim.url + "/_sim/"
+    label = "simulator" if app.config["EXCHANGE"] == "sim" else "live exchange"
+    return {"sim_page_url": page, "exchange_label": label}
+
+
+@bp.get("/")
+def index():
+    """The main page: master, clients, actions, results, charts."""
+    return render_template("dashboard/index.html", state=build_state(current_app))
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness for monitors (no login): database, scheduler, last poll."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # report, never crash the health check
+        database = f"error: {type(exc).__name__}"
+    status = current_app.extensions["poller"].status
+    scheduler = current_app.extensions.get("scheduler")
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "scheduler": "running" if scheduler is not None and scheduler.running else "off",
+        "last_poll": datetime.fromtimestamp(status.last_success_at, UTC).isoformat() if status.last_success_at else None,
+        "last_poll_age_s": round(time.time() - status.last_success_at, 1) if status.last_success_at else None,
+        "last_poll_error": status.last_error,
+        "poll_failures": status.failures,
+    }
+    return jsonify(body), (200 if database == "ok" else 503)
+
+
+def history_filters() -> dict:
+    """Parse the history filters from the query string (bad values are ignored, not fatal)."""
+    args = request.args
+    filters: dict = {}
+    if args.get("action") in ACTIONS:
+        filters["action"] = args["action"]
+    if args.get("status") in STATUSES:
+        filters["status"] = args["status"]
+    if (args.get("account") or "").isdigit():
+        filters["account_id"] = int(args["account"])
+    for key, name in (("from", "date_from"), ("to", "date_to")):
+        try:
+            day = datetime.strptime(args.get(key, ""), "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        filters[name] = day + timedelta(days=1) if key == "to" else day
+    return filters
+
+
+@bp.get("/history")
+def history():
+    """Past runs with filters."""
+    runs = query_runs(**history_filters())
+    accounts = db.session.query(Account).order_by(Account.name).all()
+    return render_template("dashboard/history.html", runs=runs, accounts=accounts, actions=ACTIONS,
+                           statuses=STATUSES, args=request.args)
+
+
+@bp.get("/history.csv")
+def history_csv():
+    """The filtered history as CSV (one row per account result)."""
+    body = runs_csv(query_runs(**history_filters(), limit=10000))
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=copier-history.csv"})
+
+
+@bp.get("/runs/<int:run_id>")
+def run_detail(run_id: int):
+    """One run with every account's result."""
+    from ..models import Run
+
+    run = db.session.get(Run, run_id)
+    if run is None:
+        return render_template("dashboard/missing.html", what=f"run {run_id}"), 404
+    return render_template("dashboard/run.html", run=run)
+
+
+SETTING_FIELDS = ("DISCORD_WEBHOOK_URL", "WEBHOOK_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    """Auto-follow, notification destinations and per-event toggles."""
+    from flask import flash, redirect, url_for
+
+    from ..models import get_setting, set_setting
+    from ..notify import EVENTS, notify
+    from ..poller import auto_follow_enabled, set_auto_follow
+    from ..settings_validation import clean_notification_settings
+
+    error = None
+    if request.method == "POST":
+        if request.form.get("test") == "1":
+            sent = notify(current_app, "run_summary", "[copier] test notification: settings work.")
+            flash(f"Test notification queued for {sent} destination(s)." if sent else "No destination configured.")
+            return redirect(url_for("dashboard.settings"))
+        try:
+            clean = clean_notification_settings(request.form)
+        except Exception as exc:  # ValidationError: show it next to the form
+            error = exc
+        else:
+            vault = current_app.extensions["vault"]
+            for key, value in clean.items():
+                if key == "TELEGRAM_BOT_TOKEN" and value:
+                    value = "enc:" + vault.encrypt(value)  # a bot token is a secret: stored encrypted
+                set_setting(f"notify.{key}", value)
+            for event in EVENTS:
+                set_setting(f"notify.event.{event}", "1" if request.form.get(f"event_{event}") else "0")
+            set_auto_follow(bool(request.form.get("auto_follow")))
+            flash("Settings saved.")
+            return redirect(url_for("dashboard.settings"))
+    values = {key: get_setting(f"notify.{key}") or "" for key in SETTING_FIELDS}
+    token_set = bool(values.pop("TELEGRAM_BOT_TOKEN") or current_app.config.get("TELEGRAM_BOT_TOKEN"))
+    events = {event: get_setting(f"notify.event.{event}", "1") == "1" for event in EVENTS}
+    return render_template("dashboard/settings.html", values=values, token_set=token_set, events=events,
+                           auto_follow=auto_follow_enabled(current_app), error=error), (422 if error else 200)

@@ -1,0 +1,121 @@
+"""Command line: `flask --app wsgi accounts add|list|remove|verify`, `rotate-vault-key`, `backup`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .accounts import service
+from .errors import CopierError
+from .extensions import db
+from .instance_files import write_secret
+from .models import Account
+from .vault import Vault, new_key
+
+accounts_cli = AppGroup("accounts", help="Manage the master and client accounts.")
+
+
+def find_account(ref: str) -> Account:
+    """An account by id or by name."""
+    if ref.isdigit():
+        return service.get_account(int(ref))
+    account = db.session.query(Account).filter_by(name=ref).one_or_none()
+    if account is None:
+        raise click.ClickException(f"No account with id or name {ref!r}.")
+    return account
+
+
+@accounts_cli.command("add")
+@click.option("--role", type=click.Choice(["master", "client"]), default="client", show_default=True)
+@click.option("--name", required=True)
+@click.option("--api-key", required=True)
+@click.option("--api-secret", prompt=True, hide_input=True, help="Prompted (hidden) when omitted.")
+@click.option("--passphrase", prompt=True, hide_input=True, help="Prompted (hidden) when omitted.")
+@click.option("--demo/--live", default=False, help="Bitget demo-trading key.")
+@click.option("--sizing-mode", type=click.Choice(["equity_ratio", "multiplier", "fixed_margin"]), default="equity_ratio")
+@click.option("--sizing-value", default="1")
+@click.option("--max-leverage", default=None)
+def add_account(**options: str) -> None:
+    """Add an account (secret and passphrase are asked for without echo)."""
+    data = {k: v for k, v in options.items() if v is not None}
+    try:
+        account = service.create_account(data)
+    except CopierError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Added {account.role} {account.name} (id {account.id}, key {account.api_key_masked}).")
+
+
+@accounts_cli.command("list")
+def list_accounts() -> None:
+    """List accounts (keys masked)."""
+    rows = service.list_accounts()
+    if not rows:
+        click.echo("No accounts.")
+    for a in rows:
+        state = "ok" if a.verify_ok else ("failed" if a.verify_ok is False else "unverified")
+        flags = "".join([" demo" if a.demo else "", " disabled" if not a.enabled else "", " paused" if a.paused else ""])
+        click.echo(f"{a.id:>4}  {a.role:<6}  {a.name:<24} {a.api_key_masked:<12} {state}{flags}")
+
+
+@accounts_cli.command("remove")
+@click.argument("ref")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove_account(ref: str, yes: bool) -> None:
+    """Delete an account by id or name."""
+    account = find_account(ref)
+    if not yes:
+        click.confirm(f"Delete {account.name}? Positions on the exchange are not closed.", abort=True)
+    service.delete_account(account.id)
+    click.echo(f"Deleted {account.name}.")
+
+
+@accounts_cli.command("verify")
+@click.argument("ref")
+def verify_account(ref: str) -> None:
+    """Check an account's keys against the exchange."""
+    account = find_account(ref)
+    try:
+        result = service.verify_account(account.id)
+    except CopierError as exc:
+        raise click.ClickException(f"{account.name}: {exc.message}") from None
+    click.echo(
+        f"{account.name}: {'OK' if result['ok'] else 'PROBLEM'} - equity {result['equity']} {result['margin_coin']}, "
+        f"available {result['available']}, {result['position_mode']}; {result['message']}"
+    )
+
+
+@click.command("rotate-vault-key")
+def rotate_vault_key() -> None:
+    """Re-encrypt every stored credential with a new vault key."""
+    app = current_app
+    old: Vault = app.extensions["vault"]
+    fresh = new_key()
+    vault = Vault([fresh, *old.keys])
+    rows = db.session.query(Account).all()
+    for row in rows:
+        row.api_key_enc = vault.rotate(row.api_key_enc)
+        row.api_secret_enc = vault.rotate(row.api_secret_enc)
+        row.passphrase_enc = vault.rotate(row.passphrase_enc)
+    key_file = app.config.get("VAULT_KEY_FILE")
+    if key_file:
+        # keep the old key next to the new one until the commit is done, so a crash loses nothing
+        write_secret(Path(key_file), ",".join([fresh, *old.keys]))
+    db.session.commit()
+    if key_file:
+        write_secret(Path(key_file), fresh)
+        app.extensions["vault"] = Vault([fresh])
+        click.echo(f"Rotated the vault key for {len(rows)} account(s); the new key is in {key_file}.")
+    else:
+        app.extensions["vault"] = Vault([fresh])
+        click.echo(
+            f"Rotated {len(rows)} account(s). VAULT_KEY comes from your environment: set it to the new key now.\n"
+            f"New key: {fresh}"
+        )
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the CLI commands."""
+    app.cli.add_command(accounts_cli)
+    app.cli.add_command(rotate_vault_key)

@@ -1,0 +1,54 @@
+"""Default settings. Overridden by instance/config.py, then FLASK_* environment variables, then test config."""
+from __future__ import annotations
+
+
+class Defaults:
+    """Every configuration key the copier reads, with its default."""
+
+    # Which exchange: "sim" starts the embedded simulator and points the client at it; "bitget" uses
+    # BITGET_BASE_URL (the real host, or any server speaking Bitget v2, e.g. http://127.0.0.1:PORT).
+    EXCHANGE = "sim"
+    BITGET_BASE_URL = "https://api.bitget.com"
+    # None -> sqlite file instance/copier.db
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    # Master polling and client balance refresh (seconds).
+    POLL_INTERVAL_SECONDS = 2.0
+    CLIENT_REFRESH_SECONDS = 15.0
+    SNAPSHOT_INTERVAL_SECONDS = 60.0
+    AUTO_REPLICATE = False
+    SCHEDULER_ENABLED = True
+    # When set, "Authorization: Bearer <API_TOKEN>" is accepted on /api/*.
+    API_TOKEN: str | None = None
+    # Generated into instance/ (mode 0600) on first start when not given.
+    SECRET_KEY: str | None = None
+    VAULT_KEY: str | None = None
+    # Where `make run` serves the dashboard.
+    HOST = "127.0.0.1"
+    PORT = 5000
+    # Embedded simulator (EXCHANGE=sim): port 0 picks a free port.
+    SIM_PORT = 5055
+    SIM_SEED = 1
+    SIM_PRICE_WALK = True
+    SIM_STATE_FILE = "sim_state.json"
+    SIM_SEED_ACCOUNTS = True
+    # Executor: threads used to fan out to accounts (1 = the "loop over clients" baseline).
+    EXECUTOR_MAX_WORKERS = 256
+    # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout).
+    BITGET_IP_LIMIT_PER_MINUTE = 5000
+    BITGET_TIMEOUT_SECONDS = 10.0
+    # Notifications (optional).
+    DISCORD_WEBHOOK_URL: str | None = None
+    WEBHOOK_URL: str | None = None
+    TELEGRAM_BOT_TOKEN: str | None = None
+    TELEGRAM_CHAT_ID: str | None = None
+    TELEGRAM_API_URL = "https://api.telegram.org"
+    # Login throttling.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_SECONDS = 60
+    # Sessions and CSRF.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_CHECK_DEFAULT = False  # checked in app.security so bearer-token API calls can skip it
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    LOG_LEVEL = "INFO"

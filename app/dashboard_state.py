@@ -1,0 +1,135 @@
+"""The dashboard's state JSON, built from the cache only (a page view never calls the exchange)."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+
+from .extensions import db
+from .models import Account, PositionLink, Run
+from .poller import auto_follow_enabled
+from .replication.loss import open_block_reason
+from .replication.planner import plan_replication
+from .replication.runs import run_to_dict
+from .replication.service import settings_of
+from .replication.state import ClientState, Link, MasterState
+from .serialize import position_to_dict, text
+from .state import AccountView
+
+STALE_AFTER_SECONDS = 60.0
+
+
+def build_state(app: Flask) -> dict[str, Any]:
+    """Everything the main page shows, as JSON."""
+    cache = app.extensions["state"]
+    views = cache.all()
+    accounts = db.session.query(Account).order_by(Account.role.desc(), Account.name).all()
+    links: dict[int, list[Link]] = {}
+    for link in db.session.query(PositionLink).all():
+        links.setdefault(link.account_id, []).append(
+            Link(link.symbol, link.hold_side, link.factor, int(link.created_at.timestamp() * 1000)))
+    master = next((a for a in accounts if a.is_master), None)
+    master_view = views.get(master.id) if master else None
+    master_state = None
+    if master_view and master_view.equity is not None:
+        master_state = MasterState(equity=master_view.equity, positions=master_view.positions)
+    contracts = _contracts(app)
+    clients = [client_row(a, views.get(a.id), links.get(a.id, []), master_state, contracts, cache)
+               for a in accounts if not a.is_master]
+    last_run = db.session.query(Run).filter(Run.action != "preview").order_by(Run.id.desc()).first()
+    poller = app.extensions["poller"].status
+    return {
+        "now": time.time(),
+        "exchange": app.config["EXCHANGE"],
+        "auto_follow": auto_follow_enabled(app),
+        "poller": {"last_success_at": poller.last_success_at, "last_error": poller.last_error,
+                   "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
+        "master": master_row(master, master_view) if master else None,
+        "clients": clients,
+        "totals": totals(clients),
+        "last_run": run_to_dict(last_run) if last_run else None,
+        "banners": banners(app, master, master_view, clients),
+    }
+
+
+def _contracts(app: Flask) -> dict:
+    try:
+        return app.extensions["gateway"].contracts()
+    except Exception:  # contracts unavailable (exchange down): sync state becomes "unknown"
+        return {}
+
+
+def view_fields(view: AccountView | None) -> dict[str, Any]:
+    """Balance numbers and freshness from a cached view."""
+    if view is None:
+        return {"equity": None, "available": None, "unrealized_pl": None, "margin_used": None,
+                "updated_at": None, "error": None, "positions": []}
+    return {
+        "equity": text(view.equity), "available": text(view.available), "unrealized_pl": text(view.unrealized_pl),
+        "margin_used": text(view.margin_used), "updated_at": view.fetched_at, "error": view.error,
+        "auth_failed": view.auth_failed, "position_mode": view.pos_mode,
+        "positions": [position_to_dict(p) for p in view.positions],
+    }
+
+
+def master_row(master: Account, view: AccountView | None) -> dict[str, Any]:
+    """The master card."""
+    return {"id": master.id, "name": master.name, "enabled": master.enabled, **view_fields(view)}
+
+
+def client_row(account: Account, view: AccountView | None, links: list[Link], master: MasterState | None,
+               contracts: dict, cache) -> dict[str, Any]:
+    """One client row with its sync state."""
+    row = {"id": account.id, "name": account.name, "enabled": account.enabled, "paused": account.paused,
+           "sizing": f"{account.sizing_mode.replace('_', ' ')} x {account.sizing_value}", **view_fields(view)}
+    row["positions_count"] = len(row["positions"])
+    row["sync"], row["sync_detail"] = sync_state(account, view, links, master, contracts, cache)
+    row["loss"] = {"daily_limit": text(account.daily_loss_limit), "drawdown_limit_pct": text(account.drawdown_limit_pct),
+                   "action": account.loss_action, "fired_at": account.loss_fired_at.isoformat() if account.loss_fired_at else None,
+                   "reason": account.loss_fired_reason}
+    return row
+
+
+def sync_state(account: Account, view: AccountView | None, links: list[Link], master: MasterState | None,
+               contracts: dict, cache) -> tuple[str, str]:
+    """in_sync / drift / error / paused / disabled / unknown: 'in sync' means replicate would send nothing."""
+    if not account.enabled:
+        return "disabled", "disabled: the copier ignores this account"
+    if account.paused:
+        return "paused", "paused: the copier leaves this client alone"
+    if view is None or view.fetched_at is None:
+        return ("error", view.error) if view and view.error else ("unknown", "not read yet")
+    if view.error:
+        return "error", view.error
+    if master is None or not contracts or view.pos_mode is None:
+        return "unknown", "waiting for the master's state"
+    state = ClientState(
+        account_id=account.id, name=account.name, equity=view.equity or Decimal(0), pos_mode=view.pos_mode,
+        positions=view.positions, settings=settings_of(account), links=tuple(links),
+        symbol_settings=cache.symbol_settings(account.id),
+        following_since_ms=int(account.following_since.timestamp() * 1000),
+        open_block_reason=open_block_reason(account, view),
+    )
+    plan = plan_replication(master, [state], contracts)[0]
+    if plan.operations:
+        return "drift", "; ".join(op.reason for op in plan.operations[:4])
+    skipped = f" ({len(plan.skips)} skipped: {plan.skips[0].reason})" if plan.skips else ""
+    return "in_sync", "in sync" + skipped
+
+
+def totals(clients: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums across clients."""
+    def total(key: str) -> str:
+        return format(sum((Decimal(c[key]) for c in clients if c.get(key) is not None), Decimal(0)), "f")
+
+    return {"equity": total("equity"), "available": total("available"), "unrealized_pl": total("unrealized_pl"),
+            "positions": sum(c["positions_count"] for c in clients), "clients": len(clients)}
+
+
+def banners(app: Flask, master: Account | None, view: AccountView | None, clients: list[dict]) -> list[dict[str, str]]:
+    """Watchdog warnings shown on top of the page."""
+    from .watchdog import current_problems
+
+    return current_problems(app, master, view, clients)

@@ -1,0 +1,137 @@
+"""The one place that turns stored accounts into signed Bitget clients, and picks the exchange's address."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import requests
+from flask import Flask
+
+from .bitget.client import BitgetClient, Credentials, ServerClock
+from .bitget.models import Contract
+from .bitget.ratelimit import AccountRateLimiter, SlidingWindowLimiter
+
+if TYPE_CHECKING:
+    from .models import Account
+    from .vault import Vault
+
+log = logging.getLogger(__name__)
+
+CONTRACTS_TTL_SECONDS = 900.0
+
+
+class ExchangeGateway:
+    """Hands out one long-lived BitgetClient (own session, own rate limiter) per account."""
+
+    def __init__(self, base_url_provider, vault: Vault, *, timeout: float, ip_limit_per_minute: int | None) -> None:
+        self._base_url_provider = base_url_provider
+        self._vault = vault
+        self._timeout = timeout
+        self._server_limiter = (
+            SlidingWindowLimiter(ip_limit_per_minute, 60.0) if ip_limit_per_minute else None
+        )
+        self._clock: ServerClock | None = None
+        self._clients: dict[int, tuple[tuple, BitgetClient]] = {}
+        self._lock = threading.Lock()
+        self._contracts: dict[str, Contract] = {}
+        self._contracts_at = 0.0
+
+    @classmethod
+    def from_app(cls, app: Flask) -> ExchangeGateway:
+        """Build from the app's config (sim mode starts the simulator on first use)."""
+        if app.config["EXCHANGE"] == "sim":
+            from .sim_mode import SimRunner
+
+            runner = SimRunner(app)
+            app.extensions["sim_runner"] = runner
+            provider = runner.ensure_started
+        else:
+            url = str(app.config["BITGET_BASE_URL"]).rstrip("/")
+
+            def provider() -> str:
+                return url
+
+        limit = app.config.get("BITGET_IP_LIMIT_PER_MINUTE")
+        return cls(provider, app.extensions["vault"], timeout=float(app.config["BITGET_TIMEOUT_SECONDS"]),
+                   ip_limit_per_minute=int(limit) if limit else None)
+
+    @property
+    def base_url(self) -> str:
+        """Where the exchange lives."""
+        return self._base_url_provider()
+
+    def _server_clock(self) -> ServerClock:
+        with self._lock:
+            if self._clock is None:
+                self._clock = ServerClock()
+            return self._clock
+
+    def credentials_for(self, account: Account) -> Credentials:
+        """Decrypt an account's credentials (never log the result)."""
+        return Credentials(
+            api_key=self._vault.decrypt(account.api_key_enc),
+            api_secret=self._vault.decrypt(account.api_secret_enc),
+            passphrase=self._vault.decrypt(account.passphrase_enc),
+            demo=bool(account.demo),
+        )
+
+    def client_for(self, account: Account) -> BitgetClient:
+        """The cached client of an account, rebuilt when its keys or mode changed."""
+        version = (account.api_key_enc, account.api_secret_enc, account.passphrase_enc, account.demo)
+        with self._lock:
+            cached = self._clients.get(account.id)
+            if cached and cached[0] == version:
+                return cached[1]
+        client = self.build_client(self.credentials_for(account))
+        with self._lock:
+            self._clients[account.id] = (version, client)
+        return client
+
+    def build_client(self, credentials: Credentials | None) -> BitgetClient:
+        """A new client with its own keep-alive session and per-endpoint rate limiter."""
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return BitgetClient(
+            credentials,
+            self.base_url,
+            session=session,
+            clock=self._server_clock(),
+            timeout=(3.05, self._timeout),
+            rate_limiter=AccountRateLimiter(),
+            server_limiter=self._server_limiter,
+        )
+
+    def forget(self, account_id: int) -> None:
+        """Drop a deleted account's client."""
+        with self._lock:
+            self._clients.pop(account_id, None)
+
+    def contracts(self, client: BitgetClient | None = None) -> dict[str, Contract]:
+        """All USDT-M contracts by symbol, cached for 15 minutes."""
+        now = time.monotonic()
+        if self._contracts and now - self._contracts_at < CONTRACTS_TTL_SECONDS:
+            return self._contracts
+        source = client or self.build_client(None)
+        rows = source.contracts()
+        self._contracts = {c.symbol: c for c in rows}
+        self._contracts_at = now
+        return self._contracts
+
+    def contract(self, symbol: str) -> Contract | None:
+        """One contract, or None when unknown."""
+        return self.contracts().get(symbol.upper())
+
+    def requests_sent(self) -> int:
+        """Total HTTP requests sent by all account clients (benchmarks)."""
+        with self._lock:
+            return sum(c.request_count for _, c in self._clients.values())
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """Decimal from a value, None when empty."""
+    return None if value in (None, "") else Decimal(str(value))

@@ -1,0 +1,150 @@
+"""Master polling: detect position changes and, with auto-follow on, replicate at once."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from flask import Flask
+
+from .bitget.errors import BitgetError
+from .bitget.models import Position
+from .errors import BusyError, CopierError
+from .extensions import db
+from .models import Account, get_setting, set_setting
+
+log = logging.getLogger(__name__)
+AUTO_FOLLOW_KEY = "auto_follow"
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Change:
+    """One detected difference in the master's positions."""
+
+    kind: str  # opened | increased | reduced | closed | tpsl
+    symbol: str
+    hold_side: str
+    detail: str
+
+
+Signature = dict[tuple[str, str], tuple[Decimal, Decimal | None, Decimal | None]]
+
+
+def signature(positions: tuple[Position, ...] | list[Position]) -> Signature:
+    """What matters for copying: size and TP/SL per (symbol, side)."""
+    return {p.key: (p.total, p.take_profit, p.stop_loss) for p in positions}
+
+
+def detect_changes(before: Signature | None, after: Signature) -> list[Change]:
+    """Differences between two signatures (the first observation reports nothing)."""
+    if before is None:
+        return []
+    changes: list[Change] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old is None:
+            changes.append(Change("opened", *key, f"size {new[0]}"))
+        elif new is None:
+            changes.append(Change("closed", *key, f"was {old[0]}"))
+        else:
+            if new[0] > old[0]:
+                changes.append(Change("increased", *key, f"{old[0]} -> {new[0]}"))
+            elif new[0] < old[0]:
+                changes.append(Change("reduced", *key, f"{old[0]} -> {new[0]}"))
+            if new[1:] != old[1:]:
+                changes.append(Change("tpsl", *key, f"TP {new[1] or '-'} SL {new[2] or '-'}"))
+    return changes
+
+
+@dataclass
+class PollerStatus:
+    """What the dashboard and /healthz show about polling."""
+
+    last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    failures: int = 0
+    pending: bool = False  # a change was seen but not yet replicated
+    last_changes: list[str] = field(default_factory=list)
+    next_attempt_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def auto_follow_enabled(app: Flask) -> bool:
+    """The persisted toggle, defaulting to AUTO_REPLICATE."""
+    value = get_setting(AUTO_FOLLOW_KEY)
+    return bool(app.config.get("AUTO_REPLICATE")) if value is None else value == "1"
+
+
+def set_auto_follow(on: bool) -> None:
+    """Persist the auto-follow toggle."""
+    set_setting(AUTO_FOLLOW_KEY, "1" if on else "0")
+
+
+class MasterPoller:
+    """One tick = read the master, detect changes, maybe replicate. Tested without the scheduler."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.status = PollerStatus()
+        self._last: Signature | None = None
+
+    def tick(self) -> list[Change]:
+        """Poll once; never raises (errors are recorded with backoff)."""
+        now = time.time()
+        if now < self.status.next_attempt_at:
+            return []
+        with self.app.app_context():
+            try:
+                return self._tick(now)
+            except (BitgetError, CopierError) as exc:
+                self._failed(str(exc))
+            except Exception as exc:  # a tick must never kill the scheduler
+                log.exception("poll tick crashed")
+                self._failed(f"internal error: {exc}")
+            finally:
+                db.session.remove()
+        return []
+
+    def _tick(self, detected_at: float) -> list[Change]:
+        master = db.session.query(Account).filter_by(role="master", enabled=True).one_or_none()
+        if master is None:
+            self.status.last_success_at = time.time()
+            return []
+        service = self.app.extensions["replication"]
+        state = service.read_master(master)
+        sig = signature(state.positions)
+        changes = detect_changes(self._last, sig)
+        self._last = sig
+        self.status.last_success_at, self.status.failures, self.status.next_attempt_at = time.time(), 0, 0.0
+        if changes:
+            self.status.pending = True
+            self.status.last_changes = [f"{c.kind} {c.symbol} {c.hold_side} ({c.detail})" for c in changes]
+            log.info("master changed: %s", "; ".join(self.status.last_changes))
+        if self.status.pending and auto_follow_enabled(self.app):
+            self._follow(service, state, detected_at)
+        elif not auto_follow_enabled(self.app):
+            self.status.pending = False
+        return changes
+
+    def _follow(self, service, state, detected_at: float) -> None:
+        try:
+            report = service.replicate("poller", master=state, detected_at=detected_at)
+        except BusyError:
+            return  # stays pending: the next tick tries again
+        self.status.pending = report.get("status") in ("failed", "partial")
+        from .notify import notify_run
+
+        notify_run(self.app, report)
+
+    def _failed(self, message: str) -> None:
+        status = self.status
+        status.failures += 1
+        status.last_error, status.last_error_at = message, time.time()
+        interval = float(self.app.config["POLL_INTERVAL_SECONDS"])
+        backoff = min(MAX_BACKOFF_SECONDS, interval * (2 ** min(status.failures - 1, 6)))
+        status.next_attempt_at = time.time() + (backoff if status.failures > 1 else 0)
+        log.warning("master poll failed (%d in a row, next try in %.0fs): %s", status.failures, backoff, message)

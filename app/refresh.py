@@ -1,0 +1,66 @@
+"""Refreshing the state cache from the exchange: all accounts concurrently, each failure recorded."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from flask import Flask
+
+from .bitget.errors import AuthError, BitgetError
+from .extensions import db
+from .models import Account
+from .replication.state import SymbolSettings
+
+log = logging.getLogger(__name__)
+PROBE_SYMBOL = "BTCUSDT"  # the per-symbol account read also tells the position mode
+
+
+def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None) -> int:
+    """Read balance and positions of the given (default: all enabled) accounts; returns how many failed."""
+    with app.app_context():
+        query = db.session.query(Account).filter_by(enabled=True)
+        if account_ids is not None:
+            query = query.filter(Account.id.in_(list(account_ids)))
+        gateway = app.extensions["gateway"]
+        jobs = [(a.id, a.role, gateway.client_for(a)) for a in query.all()]
+    service = app.extensions["replication"]
+    outcomes = service.executor.map(lambda job: refresh_one(app, *job), jobs)
+    return sum(1 for o in outcomes if o.error is not None or o.value is False)
+
+
+def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
+    """Refresh one account's cached view; False (and the reason cached) when the exchange refused."""
+    cache = app.extensions["state"]
+    try:
+        positions = tuple(client.positions())
+        if role == "master":
+            balance = client.usdt_account()
+            cache.record_success(account_id, positions=positions, equity=balance.equity, available=balance.available,
+                                 unrealized_pl=balance.unrealized_pl, margin_used=balance.margin_used)
+        else:
+            info = client.account(PROBE_SYMBOL)
+            margin_used = sum((p.margin_size for p in positions), start=info.equity * 0)
+            cache.record_success(account_id, positions=positions, equity=info.equity, available=info.available,
+                                 unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
+            cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
+                info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
+        return True
+    except BitgetError as exc:
+        cache.record_error(account_id, str(exc), auth=isinstance(exc, AuthError))
+        return False
+
+
+def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
+    """Refresh some accounts in the background (after an action changed them)."""
+    ids = list(account_ids)
+    if not ids:
+        return
+
+    def work() -> None:
+        try:
+            refresh_accounts(app, ids)
+        except Exception:  # never let a background refresh kill anything
+            log.exception("background refresh failed")
+
+    threading.Thread(target=work, name="refresh-soon", daemon=True).start()

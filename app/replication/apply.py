@@ -1,0 +1,133 @@
+"""Carries out one client's planned operations, in order, with that client's BitgetClient."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..bitget.client import BitgetClient
+from ..bitget.errors import BitgetError
+from .orders import make_client_oid, order_kwargs, tpsl_hold_side
+from .planner import ClientPlan, Operation
+from .state import SymbolSettings
+
+ORDER_KINDS = {"open", "close", "place_tpsl", "modify_tpsl", "cancel_tpsl"}
+
+
+@dataclass
+class ApplyResult:
+    """What happened when a plan was carried out."""
+
+    done: list[Operation] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    failed: Operation | None = None
+    error: BitgetError | None = None
+
+
+@dataclass
+class PlanApplier:
+    """Executes operations for one account; stops at the first failure (later steps depend on earlier ones)."""
+
+    client: BitgetClient
+    run_uid: str
+    account_id: int
+    pos_mode: str
+    settings: dict[str, SymbolSettings]
+    learn: Callable[[str, SymbolSettings], None]
+    before_open: Callable[[Operation], None]
+    after_close: Callable[[Operation], None]
+    detected_at: float | None = None
+
+    def apply(self, plan: ClientPlan) -> ApplyResult:
+        """Run every operation of the plan in order."""
+        result = ApplyResult()
+        for op in plan.operations:
+            started = time.time()
+            try:
+                record = self._execute(op)
+            except BitgetError as exc:
+                result.failed, result.error = op, exc
+                return result
+            result.done.append(op)
+            if record is not None:
+                result.orders.append(self._timed(record, started))
+        return result
+
+    def _timed(self, record: dict[str, Any], started: float) -> dict[str, Any]:
+        acked = time.time()
+        record["submit_to_ack_ms"] = round((acked - started) * 1000)
+        if self.detected_at is not None:
+            record["detect_to_submit_ms"] = round((started - self.detected_at) * 1000)
+        return record
+
+    def _execute(self, op: Operation) -> dict[str, Any] | None:
+        handler = getattr(self, f"_do_{op.kind}")
+        return handler(op)
+
+    def _margin_mode(self, op: Operation) -> str:
+        known = self.settings.get(op.symbol)
+        return op.margin_mode or (known.margin_mode if known else "crossed")
+
+    def _oid(self, op: Operation) -> str:
+        return make_client_oid(self.run_uid, self.account_id, op.symbol, op.hold_side, op.step)
+
+    def _do_set_margin_mode(self, op: Operation) -> None:
+        self.client.set_margin_mode(op.symbol, op.margin_mode)
+        old = self.settings.get(op.symbol)
+        # leverages after a mode switch are unknown until set; keep what we knew for the planner's next look
+        learnt = SymbolSettings(op.margin_mode, old.long_leverage if old else 0, old.short_leverage if old else 0)
+        self.settings[op.symbol] = learnt
+        self.learn(op.symbol, learnt)
+
+    def _do_set_leverage(self, op: Operation) -> None:
+        margin = self._margin_mode(op)
+        one_side = margin == "isolated" and self.pos_mode == "hedge_mode"
+        self.client.set_leverage(op.symbol, int(op.leverage), hold_side=op.hold_side if one_side else None)
+        old = self.settings.get(op.symbol) or SymbolSettings(margin, 0, 0)
+        if one_side:
+            long_lev = op.leverage if op.hold_side == "long" else old.long_leverage
+            short_lev = op.leverage if op.hold_side == "short" else old.short_leverage
+        else:
+            long_lev = short_lev = op.leverage
+        learnt = SymbolSettings(margin, int(long_lev), int(short_lev))
+        self.settings[op.symbol] = learnt
+        self.learn(op.symbol, learnt)
+
+    def _order(self, op: Operation) -> dict[str, Any]:
+        oid = self._oid(op)
+        kwargs = order_kwargs(op, self.pos_mode, self._margin_mode(op))
+        ack = self.client.place_order(**kwargs, client_oid=oid)
+        return {
+            "kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "size": format(op.size, "f"),
+            "client_oid": oid, "order_id": ack.order_id, "replayed": bool(getattr(ack, "replayed", False)),
+        }
+
+    def _do_open(self, op: Operation) -> dict[str, Any]:
+        self.before_open(op)
+        return self._order(op)
+
+    def _do_close(self, op: Operation) -> dict[str, Any]:
+        record = self._order(op)
+        if op.full:
+            self.after_close(op)
+        return record
+
+    def _do_place_tpsl(self, op: Operation) -> dict[str, Any]:
+        oid = self._oid(op)
+        ack = self.client.place_tpsl(
+            symbol=op.symbol, plan_type=op.plan_type, trigger_price=op.trigger_price,
+            hold_side=tpsl_hold_side(op.hold_side, self.pos_mode), client_oid=oid,
+        )
+        return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
+                "trigger_price": format(op.trigger_price, "f"), "client_oid": oid, "order_id": ack.order_id}
+
+    def _do_modify_tpsl(self, op: Operation) -> dict[str, Any]:
+        ack = self.client.modify_tpsl(symbol=op.symbol, order_id=op.plan_order_id, trigger_price=op.trigger_price)
+        return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
+                "trigger_price": format(op.trigger_price, "f"), "order_id": ack.order_id or op.plan_order_id}
+
+    def _do_cancel_tpsl(self, op: Operation) -> dict[str, Any]:
+        self.client.cancel_plans(op.symbol, op.plan_type, [op.plan_order_id])
+        return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
+                "order_id": op.plan_order_id}

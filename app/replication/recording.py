@@ -1,0 +1,125 @@
+"""Persistence of runs, per-account results and position links (links are written before the order they cover)."""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+
+from ..extensions import db
+from ..models import PositionLink, Run, RunResult, utcnow
+
+_write_lock = threading.Lock()  # SQLite has one writer; worker threads take turns
+
+
+@dataclass
+class AccountOutcome:
+    """One account's result, before it is stored."""
+
+    account_id: int | None
+    account_name: str
+    status: str  # ok | skipped | failed
+    message: str
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    latency_ms: int | None = None
+    operations: list[dict[str, Any]] = field(default_factory=list)  # preview only
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape used by the API."""
+        body = {
+            "account_id": self.account_id, "account_name": self.account_name, "status": self.status,
+            "message": self.message, "orders": self.orders, "latency_ms": self.latency_ms,
+        }
+        if self.operations:
+            body["operations"] = self.operations
+        return body
+
+
+def start_run(action: str, trigger: str, detail: str | None = None, detected_at: float | None = None) -> Run:
+    """Create the Run row (status running) and commit it."""
+    run = Run(uid=secrets.token_hex(5), action=action, trigger=trigger, detail=detail, status="running")
+    if detected_at is not None:
+        run.detected_at = datetime.fromtimestamp(detected_at, UTC)
+    with _write_lock:
+        db.session.add(run)
+        db.session.commit()
+    return run
+
+
+def finish_run(run: Run, outcomes: list[AccountOutcome], started: float) -> Run:
+    """Store every account's result and the run's status in one transaction."""
+    for outcome in outcomes:
+        run.results.append(RunResult(
+            account_id=outcome.account_id, account_name=outcome.account_name, status=outcome.status,
+            message=outcome.message[:2000], orders_json=json.dumps(outcome.orders), latency_ms=outcome.latency_ms,
+        ))
+    run.status = overall_status(outcomes)
+    run.finished_at = utcnow()
+    run.duration_ms = round((time.monotonic() - started) * 1000)
+    with _write_lock:
+        db.session.commit()
+    return run
+
+
+def overall_status(outcomes: list[AccountOutcome]) -> str:
+    """ok / partial (some failed) / failed (all failed) / skipped (nothing to do anywhere)."""
+    statuses = [o.status for o in outcomes]
+    if not statuses:
+        return "ok"
+    if all(s == "failed" for s in statuses):
+        return "failed"
+    if "failed" in statuses:
+        return "partial"
+    if all(s == "skipped" for s in statuses):
+        return "skipped"
+    return "ok"
+
+
+def mark_interrupted_runs() -> int:
+    """Runs left 'running' by a process that died are marked interrupted (called at start)."""
+    rows = db.session.query(Run).filter_by(status="running").all()
+    for run in rows:
+        run.status = "interrupted"
+        run.finished_at = run.finished_at or utcnow()
+    db.session.commit()
+    return len(rows)
+
+
+class LinkStore:
+    """Writes position links from worker threads, one writer at a time, each in its own app context."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def create(self, account_id: int, symbol: str, hold_side: str, factor: Decimal) -> None:
+        """Record (or refresh) the link before the opening order is sent."""
+        with _write_lock, self.app.app_context():
+            link = db.session.query(PositionLink).filter_by(
+                account_id=account_id, symbol=symbol, hold_side=hold_side).one_or_none()
+            if link is None:
+                db.session.add(PositionLink(account_id=account_id, symbol=symbol, hold_side=hold_side, factor=factor))
+            else:
+                link.factor = factor
+            db.session.commit()
+
+    def delete(self, account_id: int, symbol: str, hold_side: str) -> None:
+        """Forget a link once its client position is closed."""
+        with _write_lock, self.app.app_context():
+            db.session.query(PositionLink).filter_by(
+                account_id=account_id, symbol=symbol, hold_side=hold_side).delete()
+            db.session.commit()
+
+    def delete_all(self, account_id: int, symbol: str | None = None) -> None:
+        """Forget every link of an account (optionally of one symbol) after a close-all."""
+        with _write_lock, self.app.app_context():
+            query = db.session.query(PositionLink).filter_by(account_id=account_id)
+            if symbol:
+                query = query.filter_by(symbol=symbol)
+            query.delete()
+            db.session.commit()

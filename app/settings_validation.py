@@ -1,0 +1,42 @@
+"""Validation of the settings page (notification destinations)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+from .errors import ValidationError
+
+_CHAT_ID = re.compile(r"^-?[0-9]{1,20}$|^@[A-Za-z0-9_]{4,64}$")
+_TOKEN = re.compile(r"^[0-9]{3,15}:[A-Za-z0-9_-]{20,64}$")
+
+
+def clean_url(value: str, field: str) -> str:
+    """'' or an http(s) URL."""
+    value = value.strip()
+    if not value:
+        return ""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500:
+        raise ValidationError(f"{field} must be an http(s) URL.", field=field)
+    return value
+
+
+def clean_notification_settings(form: Mapping[str, str]) -> dict[str, str]:
+    """Validated destinations; a blank Telegram token keeps the stored one (write-only)."""
+    clean = {
+        "DISCORD_WEBHOOK_URL": clean_url(form.get("DISCORD_WEBHOOK_URL", ""), "DISCORD_WEBHOOK_URL"),
+        "WEBHOOK_URL": clean_url(form.get("WEBHOOK_URL", ""), "WEBHOOK_URL"),
+    }
+    chat = form.get("TELEGRAM_CHAT_ID", "").strip()
+    if chat and not _CHAT_ID.match(chat):
+        raise ValidationError("Telegram chat id must be a number (e.g. -1001234567890) or @channel.", field="TELEGRAM_CHAT_ID")
+    clean["TELEGRAM_CHAT_ID"] = chat
+    token = form.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if token:
+        if not _TOKEN.match(token):
+            raise ValidationError("Telegram bot token looks wrong (expected 123456:ABC...).", field="TELEGRAM_BOT_TOKEN")
+        clean["TELEGRAM_BOT_TOKEN"] = token
+    if form.get("clear_telegram_token"):
+        clean["TELEGRAM_BOT_TOKEN"] = ""
+    return clean

@@ -1,0 +1,57 @@
+"""Watchdog: a copier that silently stops is the worst failure, so problems become banners and notifications."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+
+STALE_POLLS = 3
+
+
+def current_problems(app: Flask, master, master_view, clients: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Banners for the dashboard: stale master polling, failed authentication."""
+    problems: list[dict[str, str]] = []
+    if master is None:
+        problems.append({"key": "no-master", "level": "info", "text": "Add a master account to start copying."})
+        return problems
+    status = app.extensions["poller"].status
+    interval = float(app.config["POLL_INTERVAL_SECONDS"])
+    polling = "scheduler" in app.extensions
+    last_ok = status.last_success_at
+    if polling and (last_ok is None or time.time() - last_ok > STALE_POLLS * interval) and status.failures:
+        age = "never" if last_ok is None else f"{time.time() - last_ok:.0f}s ago"
+        problems.append({"key": "master-stale", "level": "error",
+                         "text": f"The master has not been polled successfully for {STALE_POLLS} intervals "
+                                 f"(last success {age}): {status.last_error}"})
+    if master_view is not None and master_view.auth_failed:
+        problems.append({"key": f"auth-{master.id}", "level": "error",
+                         "text": f"Master {master.name}: authentication failed - {master_view.error}"})
+    for client in clients:
+        if client.get("auth_failed"):
+            problems.append({"key": f"auth-{client['id']}", "level": "error",
+                             "text": f"Client {client['name']}: authentication failed - {client['error']}"})
+    return problems
+
+
+class Watchdog:
+    """Announces each problem once when it appears and once when it clears."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, str] = {}
+
+    def check(self, app: Flask) -> tuple[list[str], list[str]]:
+        """Compare with the last check; notify what appeared and what recovered."""
+        from .dashboard_state import build_state
+        from .notify import notify
+
+        with app.app_context():
+            problems = {p["key"]: p["text"] for p in build_state(app)["banners"] if p["level"] == "error"}
+        appeared = [k for k in problems if k not in self.active]
+        recovered = [k for k in self.active if k not in problems]
+        for key in appeared:
+            notify(app, "watchdog", f"[copier] PROBLEM: {problems[key]}", {"key": key, "state": "problem"})
+        for key in recovered:
+            notify(app, "watchdog", f"[copier] RECOVERED: {self.active[key]}", {"key": key, "state": "recovered"})
+        self.active = problems
+        return appeared, recovered

@@ -1,0 +1,9 @@
+"""WSGI entry point: `flask --app wsgi ...` for the CLI and dev server; `python wsgi.py` serves with waitress."""
+from app import create_app
+
+app = create_app()
+
+if __name__ == "__main__":
+    from app.serve import serve
+
+    serve(app)
