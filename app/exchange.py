@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import requests
@@ -12,7 +11,7 @@ from flask import Flask
 
 from .bitget.client import BitgetClient, Credentials, ServerClock
 from .bitget.models import Contract
-from .bitget.ratelimit import AccountRateLimiter, SlidingWindowLimiter
+from .bitget.ratelimit import AccountRateLimiter, ServerRateLimiter
 
 if TYPE_CHECKING:
     from .models import Account
@@ -31,7 +30,7 @@ class ExchangeGateway:
         self._vault = vault
         self._timeout = timeout
         self._server_limiter = (
-            SlidingWindowLimiter(ip_limit_per_minute, 60.0) if ip_limit_per_minute else None
+            ServerRateLimiter(ip_limit_per_minute, 60.0) if ip_limit_per_minute else None
         )
         self._clock: ServerClock | None = None
         self._clients: dict[int, tuple[tuple, BitgetClient]] = {}
@@ -130,8 +129,3 @@ class ExchangeGateway:
         """Total HTTP requests sent by all account clients (benchmarks)."""
         with self._lock:
             return sum(c.request_count for _, c in self._clients.values())
-
-
-def decimal_or_none(value: object) -> Decimal | None:
-    """Decimal from a value, None when empty."""
-    return None if value in (None, "") else Decimal(str(value))

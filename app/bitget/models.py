@@ -1,9 +1,10 @@
 """Frozen dataclasses for Bitget v2 mix responses; every amount is a Decimal parsed from Bitget's strings."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 ZERO = Decimal("0")
 
@@ -57,7 +58,7 @@ class Contract:
     symbol_status: str = "normal"
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "Contract":
+    def from_wire(cls, row: Mapping[str, Any]) -> Contract:
         """Build from one row of the contracts endpoint."""
         return cls(
             symbol=str(row["symbol"]).upper(),
@@ -110,7 +111,7 @@ class Ticker:
     ts: int | None
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "Ticker":
+    def from_wire(cls, row: Mapping[str, Any]) -> Ticker:
         """Build from one ticker row."""
         return cls(
             symbol=str(row["symbol"]).upper(),
@@ -143,7 +144,7 @@ class AccountBalance:
         return self.crossed_margin + self.isolated_margin
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "AccountBalance":
+    def from_wire(cls, row: Mapping[str, Any]) -> AccountBalance:
         """Build from one row of the accounts endpoint."""
         return cls(
             margin_coin=str(row.get("marginCoin", "")).upper(),
@@ -180,7 +181,7 @@ class SymbolAccount:
         return self.isolated_long_leverage if hold_side == "long" else self.isolated_short_leverage
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> "SymbolAccount":
+    def from_wire(cls, data: Mapping[str, Any]) -> SymbolAccount:
         """Build from the account endpoint's data object."""
         return cls(
             margin_coin=str(data.get("marginCoin", "")).upper(),
@@ -233,7 +234,7 @@ class Position:
         return self.unrealized_pl / self.margin_size if self.margin_size else ZERO
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "Position":
+    def from_wire(cls, row: Mapping[str, Any]) -> Position:
         """Build from one position row."""
         liq = dec(row.get("liquidationPrice"), None)
         return cls(
@@ -267,9 +268,10 @@ class OrderAck:
 
     order_id: str | None
     client_oid: str | None
+    replayed: bool = False  # True when a retry hit "duplicate clientOid" and the ack came from order detail
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any] | None) -> "OrderAck":
+    def from_wire(cls, data: Mapping[str, Any] | None) -> OrderAck:
         """Build from a data object with orderId/clientOid."""
         data = data or {}
         return cls(order_id=opt_str(data.get("orderId")), client_oid=opt_str(data.get("clientOid")))
@@ -295,7 +297,7 @@ class BatchResult:
     symbols: tuple[str, ...] = field(default=())
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any] | None) -> "BatchResult":
+    def from_wire(cls, data: Mapping[str, Any] | None) -> BatchResult:
         """Build from a data object carrying successList / failureList (either may be null)."""
         data = data or {}
         ok = data.get("successList") or []
@@ -339,7 +341,7 @@ class Order:
     u_time: int | None
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "Order":
+    def from_wire(cls, row: Mapping[str, Any]) -> Order:
         """Build from an order row; the status is 'state' in some answers and 'status' in others."""
         lev = dec(row.get("leverage"), None)
         return cls(
@@ -389,7 +391,7 @@ class PlanOrder:
         return "long" if self.side == "sell" else "short"
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> "PlanOrder":
+    def from_wire(cls, row: Mapping[str, Any]) -> PlanOrder:
         """Build from one plan row."""
         return cls(
             order_id=str(row.get("orderId")),
@@ -422,7 +424,7 @@ class KeyInfo:
         return "coow" in self.authorities and "cpow" in self.authorities
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> "KeyInfo":
+    def from_wire(cls, data: Mapping[str, Any]) -> KeyInfo:
         """Build from the account-info data object."""
         return cls(
             user_id=str(data.get("userId", "")),
