@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .accounts import service
 from .errors import CopierError
@@ -87,6 +87,7 @@ def verify_account(ref: str) -> None:
 
 
 @click.command("rotate-vault-key")
+@with_appcontext
 def rotate_vault_key() -> None:
     """Re-encrypt every stored credential with a new vault key."""
     app = current_app
@@ -105,10 +106,10 @@ def rotate_vault_key() -> None:
     db.session.commit()
     if key_file:
         write_secret(Path(key_file), fresh)
-        app.extensions["vault"] = Vault([fresh])
+        old.set_keys([fresh])
         click.echo(f"Rotated the vault key for {len(rows)} account(s); the new key is in {key_file}.")
     else:
-        app.extensions["vault"] = Vault([fresh])
+        old.set_keys([fresh])
         click.echo(
             f"Rotated {len(rows)} account(s). VAULT_KEY comes from your environment: set it to the new key now.\n"
             f"New key: {fresh}"

@@ -8,12 +8,12 @@ from typing import Any
 from flask import Flask
 
 from .extensions import db
-from .models import Account, PositionLink, Run
+from .models import Account, PositionLink, Run, RunResult
 from .poller import auto_follow_enabled
 from .replication.loss import open_block_reason
 from .replication.planner import plan_replication
 from .replication.runs import run_to_dict
-from .replication.service import settings_of
+from .replication.service import link_of, settings_of
 from .replication.state import ClientState, Link, MasterState
 from .serialize import position_to_dict, text
 from .state import AccountView
@@ -27,9 +27,8 @@ def build_state(app: Flask) -> dict[str, Any]:
     views = cache.all()
     accounts = db.session.query(Account).order_by(Account.role.desc(), Account.name).all()
     links: dict[int, list[Link]] = {}
-    for link in db.session.query(PositionLink).all():
-        links.setdefault(link.account_id, []).append(
-            Link(link.symbol, link.hold_side, link.factor, int(link.created_at.timestamp() * 1000)))
+    for row in db.session.query(PositionLink).all():
+        links.setdefault(row.account_id, []).append(link_of(row))
     master = next((a for a in accounts if a.is_master), None)
     master_view = views.get(master.id) if master else None
     master_state = None
@@ -38,6 +37,9 @@ def build_state(app: Flask) -> dict[str, Any]:
     contracts = _contracts(app)
     clients = [client_row(a, views.get(a.id), links.get(a.id, []), master_state, contracts, cache)
                for a in accounts if not a.is_master]
+    latest = last_results()
+    for client in clients:
+        client["last_result"] = latest.get(client["id"])
     last_run = db.session.query(Run).filter(Run.action != "preview").order_by(Run.id.desc()).first()
     poller = app.extensions["poller"].status
     return {
@@ -59,6 +61,18 @@ def _contracts(app: Flask) -> dict:
         return app.extensions["gateway"].contracts()
     except Exception:  # contracts unavailable (exchange down): sync state becomes "unknown"
         return {}
+
+
+def last_results() -> dict[int, dict[str, Any]]:
+    """Each account's most recent result of a real run (previews excluded), for the clients table."""
+    newest = (db.session.query(db.func.max(RunResult.id)).join(Run, Run.id == RunResult.run_id)
+              .filter(Run.action != "preview", RunResult.account_id.isnot(None))
+              .group_by(RunResult.account_id))
+    rows = (db.session.query(RunResult, Run).join(Run, Run.id == RunResult.run_id)
+            .filter(RunResult.id.in_(newest)).all())
+    return {r.account_id: {"status": r.status, "message": r.message, "run_id": run.id, "action": run.action,
+                           "at": run.started_at.isoformat() if run.started_at else None}
+            for r, run in rows}
 
 
 def view_fields(view: AccountView | None) -> dict[str, Any]:

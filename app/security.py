@@ -40,6 +40,14 @@ def bearer_ok(app: Flask) -> bool:
     return hmac.compare_digest(header[7:].strip().encode(), str(token).encode())
 
 
+def check_csrf() -> None:
+    """Validate the CSRF token on writes (form field or X-CSRFToken header) unless disabled in tests."""
+    from flask import current_app
+
+    if request.method in WRITE_METHODS and current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+
+
 def json_error(status: int, code: str, message: str):
     """A JSON error response in the API's shape."""
     return jsonify({"error": {"code": code, "message": message, "field": None}}), status
@@ -57,8 +65,7 @@ def register_security(app: Flask) -> None:
             g.via_token = True
             return None
         if session.get("operator"):
-            if request.method in WRITE_METHODS:
-                csrf.protect()
+            check_csrf()
             return None
         if is_api_request():
             return json_error(401, "unauthorized", "Log in or send 'Authorization: Bearer <API_TOKEN>'.")

@@ -12,6 +12,14 @@ def text(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+def plain(value: Decimal | None) -> str | None:
+    """A Decimal without trailing zeros and never in exponent form ('0.0500' -> '0.05')."""
+    if value is None:
+        return None
+    normal = value.normalize()
+    return format(normal, "f") if normal == normal.to_integral_value() or normal.as_tuple().exponent < 0 else format(value, "f")
+
+
 def balance_to_dict(balance: AccountBalance) -> dict[str, Any]:
     """Futures balance card values."""
     return {

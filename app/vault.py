@@ -12,6 +12,10 @@ class Vault:
     """Encrypts and decrypts short secrets with the first key; decrypts with any of the keys."""
 
     def __init__(self, keys: list[str]) -> None:
+        self.set_keys(keys)
+
+    def set_keys(self, keys: list[str]) -> None:
+        """Use these keys from now on (the first one encrypts)."""
         if not keys:
             raise VaultError("No vault key configured.")
         try:

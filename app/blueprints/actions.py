@@ -78,6 +78,6 @@ def refresh():
     """Re-read every account from the exchange now."""
     from ..refresh import refresh_accounts
 
-    failed = refresh_accounts(current_app)
+    failed = refresh_accounts(current_app._get_current_object())  # a real app: workers run outside the request
     flash("Refreshed all accounts." + (f" {failed} could not be read." if failed else ""), "error" if failed else "ok")
     return redirect(url_for("dashboard.index"))

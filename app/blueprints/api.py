@@ -240,5 +240,5 @@ def refresh():
     from ..refresh import refresh_accounts
 
     action_body(())
-    failed = refresh_accounts(current_app)
+    failed = refresh_accounts(current_app._get_current_object())  # a real app: workers run outside the request
     return jsonify({"refreshed": True, "failed": failed})

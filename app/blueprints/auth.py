@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..models import get_setting, set_setting
-from ..security import PASSWORD_KEY, LoginThrottle, operator_configured
+from ..security import PASSWORD_KEY, LoginThrottle, check_csrf, operator_configured
 
 bp = Blueprint("auth", __name__)
 MIN_PASSWORD = 10
@@ -28,9 +28,7 @@ def setup():
         return redirect(url_for("auth.login"))
     error = None
     if request.method == "POST":
-        from ..extensions import csrf
-
-        csrf.protect()
+        check_csrf()
         password = request.form.get("password", "")
         if len(password) < MIN_PASSWORD:
             error = f"Choose a password of at least {MIN_PASSWORD} characters."
@@ -52,9 +50,7 @@ def login():
     error = None
     address = request.remote_addr or "?"
     if request.method == "POST":
-        from ..extensions import csrf
-
-        csrf.protect()
+        check_csrf()
         guard = throttle()
         guard.expire(address)
         wait = guard.locked_for(address)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..bitget.client import BitgetClient
 from ..bitget.errors import BitgetError
+from ..serialize import plain
 from .orders import make_client_oid, order_kwargs, tpsl_hold_side
 from .planner import ClientPlan, Operation
 from .state import SymbolSettings
@@ -99,7 +100,7 @@ class PlanApplier:
         kwargs = order_kwargs(op, self.pos_mode, self._margin_mode(op))
         ack = self.client.place_order(**kwargs, client_oid=oid)
         return {
-            "kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "size": format(op.size, "f"),
+            "kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "size": plain(op.size),
             "client_oid": oid, "order_id": ack.order_id, "replayed": bool(getattr(ack, "replayed", False)),
         }
 
@@ -120,12 +121,12 @@ class PlanApplier:
             hold_side=tpsl_hold_side(op.hold_side, self.pos_mode), client_oid=oid,
         )
         return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
-                "trigger_price": format(op.trigger_price, "f"), "client_oid": oid, "order_id": ack.order_id}
+                "trigger_price": plain(op.trigger_price), "client_oid": oid, "order_id": ack.order_id}
 
     def _do_modify_tpsl(self, op: Operation) -> dict[str, Any]:
         ack = self.client.modify_tpsl(symbol=op.symbol, order_id=op.plan_order_id, trigger_price=op.trigger_price)
         return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
-                "trigger_price": format(op.trigger_price, "f"), "order_id": ack.order_id or op.plan_order_id}
+                "trigger_price": plain(op.trigger_price), "order_id": ack.order_id or op.plan_order_id}
 
     def _do_cancel_tpsl(self, op: Operation) -> dict[str, Any]:
         self.client.cancel_plans(op.symbol, op.plan_type, [op.plan_order_id])

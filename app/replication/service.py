@@ -16,7 +16,8 @@ from ..bitget.errors import AuthError, BitgetError, PositionModeMismatchError
 from ..bitget.models import Contract
 from ..errors import ValidationError
 from ..extensions import db
-from ..models import Account
+from ..models import Account, PositionLink
+from ..serialize import plain
 from ..state import StateCache
 from .apply import PlanApplier
 from .executor import AccountExecutor
@@ -45,6 +46,11 @@ class ClientJob:
     following_since_ms: int | None
     open_block_reason: str | None
     known_pos_mode: str | None
+
+
+def link_of(row: PositionLink) -> Link:
+    """The planner's view of a stored position link."""
+    return Link(row.symbol, row.hold_side, row.factor, int(row.created_at.timestamp() * 1000))
 
 
 def settings_of(account: Account) -> ClientSettings:
@@ -111,8 +117,9 @@ class ReplicationService:
             outcome = AccountOutcome(master_account.id, master_account.name, "failed",
                                      f"Cannot read the master account: {exc}")
             return self.report(finish_run(run, [outcome], started))
+        run_uid = run.uid  # read now: ORM attributes must not be loaded from worker threads
         outcomes = self.executor.map(
-            lambda job: self._sync_client(job, master, contracts, run.uid, positions, tpsl, preview, detected_at),
+            lambda job: self._sync_client(job, master, contracts, run_uid, positions, tpsl, preview, detected_at),
             jobs,
         )
         results = [o.value if o.error is None else self._crashed(o.item, o.error) for o in outcomes]
@@ -133,8 +140,7 @@ class ReplicationService:
             jobs.append(ClientJob(
                 account_id=account.id, name=account.name, client=self.gateway.client_for(account),
                 settings=settings_of(account),
-                links=tuple(Link(l.symbol, l.hold_side, l.factor, int(l.created_at.timestamp() * 1000))
-                            for l in account.links),
+                links=tuple(link_of(row) for row in account.links),
                 following_since_ms=int(account.following_since.timestamp() * 1000),
                 open_block_reason=open_block_reason(account, view),
                 known_pos_mode=(view.pos_mode if view and view.pos_mode else account.position_mode),
@@ -231,7 +237,7 @@ class ReplicationService:
 
     def _preview_outcome(self, job: ClientJob, plan: ClientPlan, started: float) -> AccountOutcome:
         ops = [{"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side,
-                "size": None if op.size is None else format(op.size, "f"), "reason": op.reason}
+                "size": plain(op.size), "reason": op.reason}
                for op in plan.operations]
         skips = [f"{s.symbol} {s.hold_side}: {s.reason}" if s.symbol else s.reason for s in plan.skips]
         if ops:

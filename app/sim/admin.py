@@ -1,0 +1,154 @@
+"""Loopback-only JSON admin API under /_sim/ (not part of Bitget): accounts, faults, prices, logs, trades."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .errors import SimError
+from .numbers import fmt
+from .webapp import SimContext
+
+bp = Blueprint("sim_admin", __name__, url_prefix="/_sim")
+
+
+def sim() -> SimContext:
+    """The simulator context of the running app."""
+    return current_app.extensions["sim"]
+
+
+def body() -> dict[str, Any]:
+    """The JSON body (or form fields) of the request."""
+    data = request.get_json(silent=True)
+    if isinstance(data, dict):
+        return data
+    return request.form.to_dict()
+
+
+@bp.errorhandler(SimError)
+def sim_error(exc: SimError) -> tuple[Response, int]:
+    """A SimError as {"error": {code, msg}} with its status."""
+    return jsonify({"error": {"code": exc.code, "msg": exc.msg}}), exc.http_status
+
+
+@bp.errorhandler(ValueError)
+@bp.errorhandler(TypeError)
+def value_error(exc: Exception) -> tuple[Response, int]:
+    """Bad admin input."""
+    return jsonify({"error": {"code": "400", "msg": str(exc)}}), 400
+
+
+@bp.get("/accounts")
+def list_accounts() -> Response:
+    """Every account with its credentials."""
+    return jsonify(sim().exchange.list_accounts())
+
+
+@bp.post("/accounts")
+def create_account() -> tuple[Response, int]:
+    """Create an account: {name, balance|equity, pos_mode, demo, read_only[, api_key, api_secret, passphrase]}."""
+    data = body()
+    allowed = ("balance", "equity", "pos_mode", "demo", "read_only", "api_key", "api_secret", "passphrase")
+    created = sim().exchange.create_account(str(data.get("name") or ""),
+                                            **{k: data[k] for k in allowed if k in data})
+    return jsonify(created), 201
+
+
+@bp.route("/accounts/<name>", methods=["POST", "PATCH"])
+def update_account(name: str) -> Response:
+    """Change an account: {balance, demo, read_only, pos_mode} (any subset)."""
+    data = body()
+    changes = {k: data[k] for k in ("balance", "demo", "read_only", "pos_mode") if k in data}
+    return jsonify(sim().exchange.update_account(name, **changes))
+
+
+@bp.get("/accounts/<name>/positions")
+def account_positions(name: str) -> Response:
+    """An account's positions in Bitget's all-position shape."""
+    ex = sim().exchange
+    return jsonify(ex.positions_view(ex.account(name)))
+
+
+@bp.route("/faults", methods=["GET", "PUT", "POST"])
+def faults() -> Response:
+    """Read or replace the fault config {prefix: {latency_ms, jitter_ms, p_429, p_5xx, p_lost}}."""
+    if request.method == "GET":
+        return jsonify(sim().faults.config())
+    return jsonify(sim().faults.configure(body()))
+
+
+@bp.get("/prices")
+def prices() -> Response:
+    """Every symbol's mark price."""
+    return jsonify(sim().exchange.prices_snapshot())
+
+
+@bp.post("/price")
+def set_price() -> Response:
+    """Set a mark price: {symbol, price}; TP/SL plans and limit orders react at once."""
+    data = body()
+    price = sim().exchange.set_price(str(data.get("symbol") or ""), str(data.get("price") or ""))
+    return jsonify({"symbol": str(data.get("symbol")).upper(), "price": fmt(price)})
+
+
+@bp.post("/tick")
+def tick() -> Response:
+    """Advance the seeded walk: {n} steps (default 1)."""
+    steps = int(body().get("n") or 1)
+    ex = sim().exchange
+    for _ in range(max(0, min(steps, 10_000))):
+        ex.tick()
+    return jsonify(ex.prices_snapshot())
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    """Request counts per API key and path since the last reset."""
+    ex = sim().exchange
+    names = {a["api_key"]: a["name"] for a in ex.list_accounts()}
+    return jsonify(sim().stats.snapshot(names))
+
+
+@bp.post("/stats/reset")
+def reset_stats() -> Response:
+    """Zero the request counters."""
+    sim().stats.reset()
+    return jsonify({"ok": True})
+
+
+@bp.get("/orders")
+def order_log() -> Response:
+    """Every executed order (fill): ?account=&symbol=&since=ms filter."""
+    since = request.args.get("since")
+    rows = sim().exchange.order_log_rows(request.args.get("account") or None, request.args.get("symbol") or None,
+                                         int(since) if since else None)
+    return jsonify(rows)
+
+
+@bp.get("/max-held")
+def max_held() -> Response:
+    """Largest position size ever held per account, symbol and holdSide."""
+    return jsonify(sim().exchange.max_held_rows())
+
+
+@bp.post("/orders/reset")
+@bp.post("/max-held/reset")
+def reset_observations() -> Response:
+    """Forget the order log and the max-held table."""
+    sim().exchange.reset_observations()
+    return jsonify({"ok": True})
+
+
+@bp.post("/trade")
+def trade() -> Response:
+    """Operate an account without signing: {account, action: open|close|close_all|set_tpsl|cancel, ...}."""
+    data = body()
+    params = {k: v for k, v in data.items() if k not in ("account", "action")}
+    return jsonify(sim().exchange.trade(str(data.get("account") or ""), str(data.get("action") or ""), **params))
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Drop every account and restart prices from the seed."""
+    sim().exchange.reset()
+    return jsonify({"ok": True})

@@ -1,0 +1,179 @@
+"""WSGI front for the Bitget API paths: stats, faults, auth, dispatch and Bitget's envelope."""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from . import routes_account, routes_market, routes_plan, routes_trade  # noqa: F401  (register endpoints)
+from .auth import authenticate
+from .contracts import PRODUCT_TYPE
+from .errors import NO_PERMISSION, NOT_FOUND_URL, SYSTEM_ERROR, SimError, fail, param_error
+from .faults import Decision, FaultInjector
+from .numbers import now_ms
+from .registry import ROUTES, Call, Route
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1 << 20
+JSON_HEADERS = [("Content-Type", "application/json")]
+BAD_GATEWAY = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+class RequestStats:
+    """Request counts per API key and path since the last reset (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start counting afresh."""
+        with self._lock:
+            self.since = now_ms()
+            self._counts: dict[tuple[str, str], int] = {}
+            self._statuses: dict[int, int] = {}
+
+    def count(self, api_key: str, path: str) -> None:
+        """Count one request."""
+        with self._lock:
+            key = (api_key, path)
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def status(self, code: int) -> None:
+        """Count one reply status (a lost reply counts as 0)."""
+        with self._lock:
+            self._statuses[code] = self._statuses.get(code, 0) + 1
+
+    def snapshot(self, names: dict[str, str]) -> dict[str, Any]:
+        """Totals, per path, per key (with the account name) and per reply status."""
+        with self._lock:
+            counts = dict(self._counts)
+            statuses = dict(self._statuses)
+            since = self.since
+        by_path: dict[str, int] = {}
+        by_key: dict[str, dict[str, Any]] = {}
+        for (key, path), n in sorted(counts.items()):
+            by_path[path] = by_path.get(path, 0) + n
+            entry = by_key.setdefault(key, {"account": names.get(key, ""), "total": 0, "paths": {}})
+            entry["total"] += n
+            entry["paths"][path] = n
+        return {"since": since, "total": sum(counts.values()), "by_path": by_path, "by_key": by_key,
+                "by_status": {str(k): v for k, v in sorted(statuses.items())}}
+
+
+def envelope(code: str, msg: str, data: Any) -> bytes:
+    """Bitget's response envelope, compact JSON."""
+    return json.dumps({"code": code, "msg": msg, "requestTime": now_ms(), "data": data},
+                      separators=(",", ":")).encode()
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The raw request body (at most MAX_BODY bytes)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    return environ["wsgi.input"].read(min(length, MAX_BODY))
+
+
+class ApiApp:
+    """Serves /api/... itself and hands every other path to the wrapped WSGI app (admin and page)."""
+
+    def __init__(self, exchange: Exchange, faults: FaultInjector, stats: RequestStats,
+                 fallback: Callable[..., Iterable[bytes]]) -> None:
+        self.exchange = exchange
+        self.faults = faults
+        self.stats = stats
+        self.fallback = fallback
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """WSGI entry point."""
+        path = str(environ.get("PATH_INFO", ""))
+        if not path.startswith("/api/"):
+            return self.fallback(environ, start_response)
+        self.stats.count(str(environ.get("HTTP_ACCESS_KEY", "")), path)
+        decision = self.faults.decide(path)
+        if decision.latency_ms:
+            time.sleep(decision.latency_ms / 1000)
+        if decision.status is not None:
+            return self._fault_reply(decision, start_response)
+        status, payload = self.handle(environ, path)
+        if decision.lose and self._drop(environ):
+            self.stats.status(0)
+            start_response("500 Response Lost", [("Content-Length", "0")])
+            return [b""]
+        self.stats.status(status)
+        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                       [*JSON_HEADERS, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def handle(self, environ: dict[str, Any], path: str) -> tuple[int, bytes]:
+        """Run one API call; returns (HTTP status, body)."""
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        route = ROUTES.get((method, path))
+        body = read_body(environ)
+        if route is None:
+            return 404, envelope(*NOT_FOUND_URL, None)
+        try:
+            call = self._call(route, environ, method, body)
+            return 200, envelope("00000", "success", route.handler(call))
+        except SimError as exc:
+            return exc.http_status, envelope(exc.code, exc.msg, None)
+        except Exception:  # a simulator bug must still answer like an exchange would
+            log.exception("simulator error on %s %s", method, path)
+            return 500, envelope(*SYSTEM_ERROR, None)
+
+    def _call(self, route: Route, environ: dict[str, Any], method: str, body: bytes) -> Call:
+        account = authenticate(self.exchange, environ, body) if route.private else None
+        if method == "POST":
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                raise param_error("body is not valid JSON") from None
+            if not isinstance(params, dict):
+                raise param_error("body must be a JSON object")
+        else:
+            params = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
+        if route.trading and account is not None and account.read_only:
+            raise fail(NO_PERMISSION)
+        if route.product and str(params.get("productType", "")).upper() != PRODUCT_TYPE:
+            raise param_error("productType must be USDT-FUTURES")
+        return Call(self.exchange, account, params)
+
+    def _fault_reply(self, decision: Decision, start_response: Callable[..., Any]) -> list[bytes]:
+        status = decision.status or 500
+        self.stats.status(status)
+        if status == 429:
+            payload, headers, text = envelope("429", "Too Many Requests", None), JSON_HEADERS, "Too Many Requests"
+        elif status == 502:
+            payload, headers, text = BAD_GATEWAY, [("Content-Type", "text/html")], "Bad Gateway"
+        else:
+            payload, headers, text = envelope(*SYSTEM_ERROR, None), JSON_HEADERS, "Service Unavailable"
+        start_response(f"{status} {text}", [*headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    @staticmethod
+    def _drop(environ: dict[str, Any]) -> bool:
+        """Close the client's connection without a reply; False when the server offers no way to."""
+        dropper = environ.get("sim.drop_connection")
+        if dropper is not None:
+            dropper()
+            return True
+        sock = environ.get("werkzeug.socket")
+        if sock is None:
+            return False
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True

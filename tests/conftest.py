@@ -1,0 +1,80 @@
+"""Shared fixtures: a simulator over real HTTP, an app on a temporary instance folder, a logged-in client."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from app import create_app
+from app.accounts import service
+from app.sim.server import start_simulator
+
+
+@pytest.fixture
+def sim():
+    """A fresh simulated exchange on a free loopback port (prices move only when a test says so)."""
+    server = start_simulator(port=0, price_walk=False)
+    yield server
+    server.stop()
+
+
+def app_config(tmp_path, sim_url: str, **overrides: Any) -> dict[str, Any]:
+    """Test configuration: bitget mode pointed at the test simulator, no scheduler."""
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "EXCHANGE": "bitget",
+        "BITGET_BASE_URL": sim_url,
+        "SCHEDULER_ENABLED": False,
+        "START_BACKGROUND_ON_REQUEST": False,
+        "SECRET_KEY": "test-secret-key",
+        "VAULT_KEY": Fernet.generate_key().decode(),
+        "WTF_CSRF_ENABLED": False,
+        "BITGET_IP_LIMIT_PER_MINUTE": 0,
+        "EXECUTOR_MAX_WORKERS": 32,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app(tmp_path, sim):
+    """The copier app talking to the test simulator."""
+    application = create_app(app_config(tmp_path, sim.url))
+    yield application
+    application.extensions["replication"].executor.shutdown()
+
+
+@pytest.fixture
+def client(app):
+    """A test client with an operator session."""
+    from werkzeug.security import generate_password_hash
+
+    from app.models import set_setting
+    from app.security import PASSWORD_KEY
+
+    with app.app_context():
+        set_setting(PASSWORD_KEY, generate_password_hash("correct horse battery"))
+    test_client = app.test_client()
+    with test_client.session_transaction() as session:
+        session["operator"] = True
+    return test_client
+
+
+def sim_account(sim, name: str, balance: str | Decimal = "10000", pos_mode: str = "hedge_mode", **kw: Any) -> dict:
+    """Create an account on the simulator; returns its credentials."""
+    return sim.exchange.create_account(name=name, balance=Decimal(str(balance)), pos_mode=pos_mode, **kw)
+
+
+def add_account(app, sim, name: str, role: str = "client", balance: str = "10000", pos_mode: str = "hedge_mode",
+                **settings: Any) -> int:
+    """Create the account on the simulator and store it in the copier; returns the copier's account id."""
+    creds = sim_account(sim, name, balance, pos_mode)
+    with app.app_context():
+        account = service.create_account({
+            "role": role, "name": name, "api_key": creds["api_key"], "api_secret": creds["api_secret"],
+            "passphrase": creds["passphrase"], **settings,
+        })
+        return account.id
