@@ -82,7 +82,7 @@ def ensure_secrets(app: Flask) -> None:
 
 
 def init_database(app: Flask) -> None:
-    """Create or upgrade the schema."""
+    """Create or upgrade the schema (Alembic migrations)."""
     from .migrations_runner import upgrade_database
 
     with app.app_context():

@@ -120,3 +120,36 @@ def register_cli(app: Flask) -> None:
     """Attach the CLI commands."""
     app.cli.add_command(accounts_cli)
     app.cli.add_command(rotate_vault_key)
+    app.cli.add_command(backup_database)
+
+
+@click.command("backup")
+@with_appcontext
+def backup_database() -> None:
+    """Write a consistent copy of the SQLite database into instance/backups/ (online backup API)."""
+    path = make_backup(current_app)
+    click.echo(f"Backup written to {path}")
+
+
+def make_backup(app: Flask) -> Path:
+    """Copy the live database with SQLite's online backup (safe while the copier runs)."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not uri.startswith("sqlite:///"):
+        raise click.ClickException("backup supports SQLite databases; use your database's own tools otherwise.")
+    source_path = Path(uri.removeprefix("sqlite:///"))
+    target_dir = Path(app.instance_path) / "backups"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"copier-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.db"
+    source = sqlite3.connect(source_path)
+    try:
+        dest = sqlite3.connect(target)
+        with dest:
+            source.backup(dest)
+        dest.close()
+    finally:
+        source.close()
+    target.chmod(0o600)
+    return target

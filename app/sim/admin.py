@@ -18,11 +18,14 @@ def sim() -> SimContext:
 
 
 def body() -> dict[str, Any]:
-    """The JSON body (or form fields) of the request."""
+    """The JSON body (or form fields) of the request; 'true'/'false' strings of flags become booleans."""
     data = request.get_json(silent=True)
-    if isinstance(data, dict):
-        return data
-    return request.form.to_dict()
+    if not isinstance(data, dict):
+        data = request.form.to_dict()
+    for flag in ("demo", "read_only"):
+        if isinstance(data.get(flag), str):
+            data[flag] = data[flag].strip().lower() in ("1", "true", "yes", "on")
+    return data
 
 
 @bp.errorhandler(SimError)
@@ -104,9 +107,7 @@ def tick() -> Response:
 @bp.get("/stats")
 def stats() -> Response:
     """Request counts per API key and path since the last reset."""
-    ex = sim().exchange
-    names = {a["api_key"]: a["name"] for a in ex.list_accounts()}
-    return jsonify(sim().stats.snapshot(names))
+    return jsonify(sim().stats.snapshot(sim().exchange.key_names()))
 
 
 @bp.post("/stats/reset")

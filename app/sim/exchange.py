@@ -122,6 +122,11 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
         """The account owning an API key (a lock-free read)."""
         return self._by_key.get(api_key)
 
+    def key_names(self) -> dict[str, str]:
+        """API key -> account name."""
+        with self.lock:
+            return {key: acc.name for key, acc in self._by_key.items()}
+
     def list_accounts(self) -> list[dict[str, Any]]:
         """Every account with credentials, settings, balance and equity."""
         with self.lock:

@@ -75,8 +75,8 @@ class OperatorMixin:
             if pos is None:
                 raise fail(NO_POSITION)
             amount = _amount(size, "size", required=False)
-            if amount is not None and amount <= 0:
-                raise param_error("size must be positive")
+            if amount is not None and amount < pos.size:
+                spec.check_size(amount, market=True)
             order = self.force_close(acc, pos, "market", "WEB", size=amount)
             self._changed()
             return order_row(order, detail=True)

@@ -149,7 +149,7 @@ class TradingMixin:
         self._check_presets(acc, spec.symbol, hold_side, req, mark)
         open_size, freed = req.size, ZERO
         opposite = acc.positions.get((spec.symbol, other_side(hold_side)))
-        if opposite is not None and req.order_type == "market":
+        if opposite is not None and req.order_type == "market" and acc.pos_mode != HEDGE:
             closing = min(req.size, opposite.size)
             open_size = req.size - closing
             freed = money(opposite.margin * closing / opposite.size) + close_pnl(opposite, closing, mark)

@@ -204,3 +204,16 @@ def test_market_close_larger_than_the_position_closes_it(client: SignedClient) -
     assert client.positions() == []
     detail = client.get(DETAIL, symbol="BTCUSDT", productType=PT, orderId=placed["orderId"])
     assert detail["baseVolume"] == "0.01"
+
+
+def test_hedge_margin_check_does_not_net_against_the_other_side(make_client) -> None:
+    small = make_client("Small", "100")
+    small.order(side="sell", tradeSide="open", size="0.02")  # 84 USDT margin at 20x
+    assert small.order_error(side="buy", tradeSide="open", size="0.02") == (400, "43012")
+
+
+def test_one_way_flip_is_margin_checked_on_the_remainder(make_client) -> None:
+    ow = make_client("SmallOneWay", "100", pos_mode="one_way_mode")
+    ow.order(side="sell", size="0.02")
+    ow.order(side="buy", size="0.02")  # a pure close needs no new margin
+    assert ow.positions() == []

@@ -1,0 +1,74 @@
+"""Upgrades keep data: a database at the first migration is upgraded in place; backups are consistent copies."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db
+from app.migrations_runner import MIGRATIONS, migrate
+from app.models import Account, PositionLink, Run
+from app.vault import Vault
+from tests.conftest import app_config
+
+
+def old_database(path, vault: Vault) -> None:
+    """Create the schema at revision 0001 and fill it the way that version would have."""
+    bare = Flask("old")
+    bare.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    db.init_app(bare)
+    migrate.init_app(bare, db)
+    with bare.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0001")
+        db.session.remove()
+        db.engine.dispose()
+    now = datetime(2026, 1, 2, 3, 4, 5).isoformat(" ")
+    con = sqlite3.connect(path)
+    con.execute(
+        "INSERT INTO account (id, role, name, api_key_enc, api_secret_enc, passphrase_enc, api_key_masked, demo,"
+        " enabled, created_at, updated_at, following_since, sizing_mode, sizing_value, allowed_symbols, paused)"
+        " VALUES (1, 'client', 'Old client', ?, ?, ?, 'key1…5678', 0, 1, ?, ?, ?, 'multiplier', '0.5', 'BTCUSDT', 0)",
+        (vault.encrypt("key12345678"), vault.encrypt("old-secret"), vault.encrypt("old-pass"), now, now, now))
+    con.execute("INSERT INTO position_link (account_id, symbol, hold_side, factor, created_at)"
+                " VALUES (1, 'BTCUSDT', 'long', '0.25', ?)", (now,))
+    con.execute("INSERT INTO run (uid, action, trigger, status, started_at) VALUES ('abc', 'replicate', 'button', 'ok', ?)",
+                (now,))
+    con.commit()
+    con.close()
+
+
+def test_old_database_is_upgraded_on_start_and_keeps_everything(tmp_path, sim):
+    key = Fernet.generate_key().decode()
+    config = app_config(tmp_path, sim.url, VAULT_KEY=key)
+    db_path = tmp_path / "old.db"
+    config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_path}"
+    old_database(db_path, Vault([key]))
+    app = create_app(config)
+    with app.app_context():
+        account = db.session.get(Account, 1)
+        assert account.name == "Old client" and str(account.sizing_value) == "0.5"
+        assert account.allowed_symbol_set == {"BTCUSDT"}
+        assert account.below_min_rule == "skip" and account.copy_existing is False  # new columns got defaults
+        assert str(account.slippage_pct) == "0.5" and account.loss_action == "close_only"
+        assert app.extensions["gateway"].credentials_for(account).api_secret == "old-secret"
+        assert str(db.session.query(PositionLink).one().factor) == "0.25"
+        assert db.session.query(Run).one().uid == "abc"
+    app.extensions["replication"].executor.shutdown()
+
+
+def test_backup_writes_a_consistent_copy(app, sim):
+    from tests.conftest import add_account
+
+    add_account(app, sim, "Backed up")
+    result = app.test_cli_runner().invoke(args=["backup"])
+    assert result.exit_code == 0, result.output
+    backups = list(Path(app.instance_path, "backups").glob("*.db"))
+    assert len(backups) == 1
+    con = sqlite3.connect(backups[0])
+    assert con.execute("SELECT name FROM account").fetchall() == [("Backed up",)]
+    con.close()
