@@ -56,6 +56,7 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """The APScheduler jobs: master poll, client refresh, equity snapshots."""
     from .refresh import refresh_accounts
     from .snapshots import take_snapshots
+    from .watchdog import Watchdog
 
     poller = app.extensions["poller"]
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
@@ -67,6 +68,10 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(lambda: safe(take_snapshots, app), "interval",
                       seconds=float(app.config["SNAPSHOT_INTERVAL_SECONDS"]), id="snapshots",
                       next_run_time=now + timedelta(seconds=5))
+    watchdog = Watchdog()
+    app.extensions["watchdog"] = watchdog
+    scheduler.add_job(lambda: safe(watchdog.check, app), "interval", seconds=5, id="watchdog",
+                      next_run_time=now + timedelta(seconds=10))
     scheduler.start()
     app.extensions["scheduler"] = scheduler
     log.info("scheduler started: polling the master every %ss", app.config["POLL_INTERVAL_SECONDS"])

@@ -36,6 +36,8 @@ class Defaults:
     # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout).
     BITGET_IP_LIMIT_PER_MINUTE = 5000
     BITGET_TIMEOUT_SECONDS = 10.0
+    # After each run, look up every copy's fill price and slippage in the background (one read per order).
+    MEASURE_FILLS = True
     # Notifications (optional).
     DISCORD_WEBHOOK_URL: str | None = None
     WEBHOOK_URL: str | None = None

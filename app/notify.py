@@ -147,5 +147,10 @@ def notify_run(app: Flask, report: dict[str, Any]) -> None:
     counts = report.get("counts") or {}
     summary = {k: report.get(k) for k in ("run_id", "action", "trigger", "status", "counts")}
     notify(app, "run_summary", run_text(report), summary)
-    if counts.get("failed") and report.get("trigger") == "poller":
-        notify(app, "failures", "[copier] auto-follow failure\n" + run_text(report), summary)
+    if counts.get("failed"):
+        prefix = "[copier] auto-follow failure" if report.get("trigger") == "poller" else "[copier] failures"
+        notify(app, "failures", prefix + "\n" + run_text(report), summary)
+    skipped = [r for r in report.get("results", []) if r["status"] == "skipped"]
+    if skipped:
+        lines = "\n".join(f"- {r['account_name']}: {r['message'][:200]}" for r in skipped)
+        notify(app, "skips", f"[copier] {report.get('action')}: {len(skipped)} client(s) skipped\n{lines}", summary)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 
 from flask import Flask
@@ -10,7 +9,9 @@ from flask import Flask
 from .bitget.errors import AuthError, BitgetError
 from .extensions import db
 from .models import Account
+from .replication.loss import check_loss_limits
 from .replication.state import SymbolSettings
+from .tasks import run_in_background
 
 log = logging.getLogger(__name__)
 PROBE_SYMBOL = "BTCUSDT"  # the per-symbol account read also tells the position mode
@@ -45,6 +46,7 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
             cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
                 info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
+            check_loss_limits(app, account_id, info.equity)
         return True
     except BitgetError as exc:
         cache.record_error(account_id, str(exc), auth=isinstance(exc, AuthError))
@@ -54,13 +56,5 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
 def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
     """Refresh some accounts in the background (after an action changed them)."""
     ids = list(account_ids)
-    if not ids:
-        return
-
-    def work() -> None:
-        try:
-            refresh_accounts(app, ids)
-        except Exception:  # never let a background refresh kill anything
-            log.exception("background refresh failed")
-
-    threading.Thread(target=work, name="refresh-soon", daemon=True).start()
+    if ids:
+        run_in_background(app, "refresh-soon", lambda: refresh_accounts(app, ids))

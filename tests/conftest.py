@@ -44,6 +44,14 @@ def app(tmp_path, sim):
     """The copier app talking to the test simulator."""
     application = create_app(app_config(tmp_path, sim.url))
     yield application
+    shutdown(application)
+
+
+def shutdown(application) -> None:
+    """Let background tasks finish while the simulator is still up, then stop the pool."""
+    from app.tasks import wait_for_background
+
+    wait_for_background(application)
     application.extensions["replication"].executor.shutdown()
 
 

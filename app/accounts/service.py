@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from ..bitget import errors
 from ..bitget.errors import AuthError, BitgetError
 from ..errors import ConflictError, ExchangeRefusedError, NotFoundError
 from ..extensions import db
@@ -181,12 +182,33 @@ def verify_account(account_id: int) -> dict[str, Any]:
     }
 
 
+HINTS: tuple[tuple[type[BitgetError], str], ...] = (
+    (errors.IpWhitelistError, "The key only accepts calls from whitelisted IP addresses: add this server's public "
+                              "IP to the key in Bitget's API management, or remove the IP binding."),
+    (errors.PermissionDeniedError, "The key lacks a permission: enable Futures 'Orders' and 'Holdings' "
+                                   "(read/write) on the key. Never enable withdrawals."),
+    (errors.PassphraseError, "The passphrase is the one you typed when you created this API key (not your "
+                             "Bitget login password). It cannot be recovered: create a new key if it is lost."),
+    (errors.TimestampError, "This server's clock differs from Bitget's by more than 30 seconds: enable time "
+                            "synchronisation (NTP) on the server."),
+    (errors.SignatureError, "The signature was refused: the API secret is probably wrong (copy it again)."),
+    (errors.InvalidKeyError, "Bitget does not know this API key: it was deleted, mistyped, or is a demo key used "
+                             "on live (tick 'demo trading key') or the reverse."),
+    (errors.EnvironmentMismatchError, "Demo keys need 'demo trading key' ticked; live keys need it unticked."),
+    (errors.UnifiedAccountError, "This account uses Bitget's Unified Trading Account, which the classic v2 API "
+                                 "cannot trade; switch it back to the classic account to copy trades."),
+    (errors.NetworkError, "The exchange could not be reached: check the network and BITGET_BASE_URL."),
+)
+
+
 def explain(exc: BitgetError) -> str:
-    """The operator message for a verify failure, with a plain hint for key problems."""
-    hint = ""
+    """The operator message for a verify failure, with a plain explanation of what to do."""
+    for kind, hint in HINTS:
+        if isinstance(exc, kind):
+            return f"{exc}. {hint}"
     if isinstance(exc, AuthError):
-        hint = " Check the key, secret and passphrase, the key's IP whitelist and its futures permissions."
-    return f"{exc}{hint}"
+        return f"{exc}. Check the key, secret and passphrase, the key's IP whitelist and its futures permissions."
+    return str(exc)
 
 
 def _record_verify(account: Account, *, ok: bool, message: str) -> None:

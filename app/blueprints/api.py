@@ -70,6 +70,16 @@ def verify_account(account_id: int):
     return jsonify(accounts.verify_account(account_id))
 
 
+@bp.post("/accounts/<int:account_id>/reset-loss")
+def reset_loss(account_id: int):
+    """Clear a fired loss limit so the client may open again (the peak restarts from now)."""
+    from ..replication.loss import reset_loss_protection
+
+    account = accounts.get_account(account_id)
+    reset_loss_protection(account)
+    return jsonify(accounts.account_to_dict(account))
+
+
 @bp.get("/accounts/<int:account_id>/balance")
 def account_balance(account_id: int):
     """Live futures balance."""

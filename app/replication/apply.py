@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ..bitget.client import BitgetClient
@@ -39,6 +40,7 @@ class PlanApplier:
     before_open: Callable[[Operation], None]
     after_close: Callable[[Operation], None]
     detected_at: float | None = None
+    master_entries: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
     def apply(self, plan: ClientPlan) -> ApplyResult:
         """Run every operation of the plan in order."""
@@ -101,7 +103,8 @@ class PlanApplier:
         ack = self.client.place_order(**kwargs, client_oid=oid)
         return {
             "kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "size": plain(op.size),
-            "client_oid": oid, "order_id": ack.order_id, "replayed": bool(getattr(ack, "replayed", False)),
+            "client_oid": oid, "order_id": ack.order_id, "replayed": ack.replayed,
+            "master_entry": plain(self.master_entries.get((op.symbol, op.hold_side))),
         }
 
     def _do_open(self, op: Operation) -> dict[str, Any]:

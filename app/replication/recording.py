@@ -5,6 +5,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,35 +92,104 @@ def mark_interrupted_runs() -> int:
     return len(rows)
 
 
+class _Write:
+    """One queued link write and, once its batch is committed, the outcome."""
+
+    __slots__ = ("apply", "done", "error")
+
+    def __init__(self, apply: Callable[[], None]) -> None:
+        self.apply = apply
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class LinkStore:
-    """Writes position links from worker threads, one writer at a time, each in its own app context."""
+    """Writes position links from worker threads with group commit.
+
+    A link must be stored before the order it covers is sent, so every caller waits for its write to be
+    committed. SQLite has one writer and every commit costs a journal sync; hundreds of workers writing one
+    link each would queue behind each other's commits. So the first waiting thread becomes the leader and
+    commits everything queued so far in one transaction while the others wait; the next batch gets the next
+    leader. A failing batch is retried write by write, so one bad write cannot fail the others.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        self._cond = threading.Condition()
+        self._pending: list[_Write] = []
+        self._leading = False
 
     def create(self, account_id: int, symbol: str, hold_side: str, factor: Decimal) -> None:
         """Record (or refresh) the link before the opening order is sent."""
-        with _write_lock, self.app.app_context():
+
+        def apply() -> None:
             link = db.session.query(PositionLink).filter_by(
                 account_id=account_id, symbol=symbol, hold_side=hold_side).one_or_none()
             if link is None:
                 db.session.add(PositionLink(account_id=account_id, symbol=symbol, hold_side=hold_side, factor=factor))
+                db.session.flush()  # a later write of the same batch must see this row
             else:
                 link.factor = factor
-            db.session.commit()
+
+        self._write(apply)
 
     def delete(self, account_id: int, symbol: str, hold_side: str) -> None:
         """Forget a link once its client position is closed."""
-        with _write_lock, self.app.app_context():
-            db.session.query(PositionLink).filter_by(
-                account_id=account_id, symbol=symbol, hold_side=hold_side).delete()
-            db.session.commit()
+        self._write(lambda: db.session.query(PositionLink).filter_by(
+            account_id=account_id, symbol=symbol, hold_side=hold_side).delete())
 
     def delete_all(self, account_id: int, symbol: str | None = None) -> None:
         """Forget every link of an account (optionally of one symbol) after a close-all."""
-        with _write_lock, self.app.app_context():
+
+        def apply() -> None:
             query = db.session.query(PositionLink).filter_by(account_id=account_id)
             if symbol:
                 query = query.filter_by(symbol=symbol)
             query.delete()
-            db.session.commit()
+
+        self._write(apply)
+
+    def _write(self, apply: Callable[[], None]) -> None:
+        """Queue one write and return once it is committed (raise what it raised)."""
+        write = _Write(apply)
+        with self._cond:
+            self._pending.append(write)
+            while not write.done and self._leading:
+                self._cond.wait()
+            if write.done:
+                if write.error is not None:
+                    raise write.error
+                return
+            self._leading = True
+            batch, self._pending = self._pending, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._cond:
+                for item in batch:
+                    item.done = True
+                self._leading = False
+                self._cond.notify_all()
+        if write.error is not None:
+            raise write.error
+
+    def _commit(self, batch: list[_Write]) -> None:
+        """Apply a batch in one transaction; if that fails, write by write so each gets its own outcome."""
+        with _write_lock, self.app.app_context():
+            try:
+                for item in batch:
+                    item.apply()
+                db.session.commit()
+                return
+            except Exception as exc:
+                db.session.rollback()
+                if len(batch) == 1:
+                    batch[0].error = exc
+                    return
+            for item in batch:
+                try:
+                    item.apply()
+                    db.session.commit()
+                except Exception as exc:
+                    db.session.rollback()
+                    item.error = exc

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import selectinload
 
 from ..bitget.client import BitgetClient
 from ..bitget.errors import AuthError, BitgetError, PositionModeMismatchError
@@ -126,12 +127,16 @@ class ReplicationService:
         run = finish_run(run, results, started)
         if not preview:
             from ..refresh import refresh_soon
+            from .quality import measure_soon
 
             refresh_soon(self.app, [j.account_id for j in jobs])
+            if self.app.config.get("MEASURE_FILLS", True):
+                measure_soon(self.app, run.id)
         return self.report(run, results)
 
     def _client_jobs(self, account_ids: Sequence[int] | None) -> list[ClientJob]:
-        query = db.session.query(Account).filter_by(role="client", enabled=True)
+        # links in one query, not one lazy load per account (hundreds of clients)
+        query = db.session.query(Account).options(selectinload(Account.links)).filter_by(role="client", enabled=True)
         if account_ids:
             query = query.filter(Account.id.in_(list(account_ids)))
         jobs = []
@@ -163,20 +168,21 @@ class ReplicationService:
     def _sync_client(self, job: ClientJob, master: MasterState, contracts: dict[str, Contract], run_uid: str,
                      positions: bool, tpsl: bool, preview: bool, detected_at: float | None) -> AccountOutcome:
         started = time.monotonic()
+        entries = {p.key: p.open_price_avg for p in master.positions}
         try:
             state = self._client_state(job, master)
             plan = plan_replication(master, [state], contracts, positions=positions, tpsl=tpsl)[0]
             if preview:
                 return self._preview_outcome(job, plan, started)
             try:
-                outcome = self._execute(job, state, plan, run_uid, detected_at)
+                outcome = self._execute(job, state, plan, run_uid, detected_at, entries)
             except ModeChanged:
                 # the account's position mode changed under us: re-read it and plan once more
                 self.cache.update(job.account_id, pos_mode=None)
                 job.known_pos_mode = None
                 state = self._client_state(job, master)
                 plan = plan_replication(master, [state], contracts, positions=positions, tpsl=tpsl)[0]
-                outcome = self._execute(job, state, plan, run_uid + "r", detected_at)
+                outcome = self._execute(job, state, plan, run_uid + "r", detected_at, entries)
         except BitgetError as exc:
             self.cache.record_error(job.account_id, str(exc), auth=isinstance(exc, AuthError))
             outcome = AccountOutcome(job.account_id, job.name, "failed", str(exc))
@@ -207,7 +213,7 @@ class ReplicationService:
         )
 
     def _execute(self, job: ClientJob, state: ClientState, plan: ClientPlan, run_uid: str,
-                 detected_at: float | None) -> AccountOutcome:
+                 detected_at: float | None, master_entries: dict) -> AccountOutcome:
         creates = {(c.symbol, c.hold_side): c for c in plan.link_changes if c.action == "create"}
         deletes = {(c.symbol, c.hold_side) for c in plan.link_changes if c.action == "delete"}
 
@@ -226,6 +232,7 @@ class ReplicationService:
             settings=dict(state.symbol_settings),
             learn=lambda symbol, s: self.cache.learn_settings(job.account_id, symbol, s),
             before_open=before_open, after_close=after_close, detected_at=detected_at,
+            master_entries=master_entries,
         )
         result = applier.apply(plan)
         if isinstance(result.error, PositionModeMismatchError) and not result.done:

@@ -1,0 +1,66 @@
+"""Measured quality per copy: fill price and slippage against the master's entry, filled in after a run."""
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+
+from ..bitget.errors import BitgetError
+from ..extensions import db
+from ..models import Account, RunResult
+from ..serialize import plain
+from ..tasks import run_in_background
+
+log = logging.getLogger(__name__)
+
+
+def slippage_pct(kind: str, hold_side: str, fill: Decimal, master_entry: Decimal) -> Decimal | None:
+    """Percent the copy's fill is worse (+) or better (-) than the master's entry; opens only."""
+    if kind != "open" or not master_entry:
+        return None
+    move = (fill - master_entry) / master_entry * 100
+    return (move if hold_side == "long" else -move).quantize(Decimal("0.001"))
+
+
+def measure_run(app: Flask, run_id: int) -> int:
+    """Look up each order's average fill price and store fill price and slippage on the results."""
+    measured = 0
+    with app.app_context():
+        gateway = app.extensions["gateway"]
+        for result in db.session.query(RunResult).filter_by(run_id=run_id).all():
+            orders = result.orders
+            if not orders or result.account_id is None:
+                continue
+            account = db.session.get(Account, result.account_id)
+            client = gateway.client_for(account)
+            for order in orders:
+                measured += measure_order(client, order)
+            result.orders_json = json.dumps(orders)
+        db.session.commit()
+    return measured
+
+
+def measure_order(client, order: dict[str, Any]) -> int:
+    """Fill in one order record (1 when measured)."""
+    if order.get("kind") not in ("open", "close") or not order.get("order_id") or "fill_price" in order:
+        return 0
+    try:
+        detail = client.order_detail(order["symbol"], order_id=order["order_id"])
+    except BitgetError as exc:
+        log.info("could not read fill of order %s: %s", order["order_id"], exc)
+        return 0
+    if detail.price_avg is None:
+        return 0
+    order["fill_price"] = plain(detail.price_avg)
+    entry = Decimal(order["master_entry"]) if order.get("master_entry") else None
+    slip = slippage_pct(order["kind"], order["hold_side"], detail.price_avg, entry) if entry else None
+    order["slippage_pct"] = plain(slip)
+    return 1
+
+
+def measure_soon(app: Flask, run_id: int) -> None:
+    """Measure a run's fills in the background, off the replication's critical path."""
+    run_in_background(app, f"measure-{run_id}", lambda: measure_run(app, run_id))
