@@ -116,7 +116,8 @@ def register_services(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Attach the web and API blueprints."""
-    from .blueprints import accounts, actions, api, auth, dashboard
+    from .blueprints import DatabaseIdConverter, accounts, actions, api, auth, dashboard
 
+    app.url_map.converters["int"] = DatabaseIdConverter  # before the routes are added
     for module in (auth, dashboard, accounts, actions, api):
         app.register_blueprint(module.bp)

@@ -58,7 +58,7 @@ def build_state(app: Flask) -> dict[str, Any]:
 
 def _contracts(app: Flask) -> dict:
     try:
-        return app.extensions["gateway"].contracts()
+        return app.extensions["gateway"].contracts_for_page()  # never waits long for a down exchange
     except Exception:  # contracts unavailable (exchange down): sync state becomes "unknown"
         return {}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 import requests
 from flask import Flask
 
-from .bitget.client import BitgetClient, Credentials, ServerClock
+from .bitget.client import BitgetClient, Credentials, PooledTransport, ServerClock
 from .bitget.models import Contract
 from .bitget.ratelimit import AccountRateLimiter, ServerRateLimiter
 
@@ -20,6 +21,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTRACTS_TTL_SECONDS = 900.0
+PAGE_WAIT_SECONDS = 0.5  # a page view waits at most this long for contracts (the exchange may hang)
+
+
+def http_session(base_url: str) -> requests.Session | PooledTransport:
+    """One account's keep-alive HTTP session, with the environment (proxy, CA bundle) read once.
+
+    Without a proxy this is the lean PooledTransport: requests re-reads proxy variables and ~/.netrc and
+    re-merges its settings on every call, which was most of the copier's CPU per request when hundreds of
+    accounts fan out. With a proxy configured for the exchange, a requests.Session carries it.
+    """
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+    proxies = requests.utils.get_environ_proxies(base_url)
+    if not proxies:
+        return PooledTransport(maxsize=16, ca_certs=bundle)
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.proxies.update(proxies)
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False  # read above, once
+    return session
 
 
 class ExchangeGateway:
@@ -37,6 +61,7 @@ class ExchangeGateway:
         self._lock = threading.Lock()
         self._contracts: dict[str, Contract] = {}
         self._contracts_at = 0.0
+        self._contracts_fetch: threading.Thread | None = None
 
     @classmethod
     def from_app(cls, app: Flask) -> ExchangeGateway:
@@ -91,14 +116,11 @@ class ExchangeGateway:
 
     def build_client(self, credentials: Credentials | None) -> BitgetClient:
         """A new client with its own keep-alive session and per-endpoint rate limiter."""
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        base_url = self.base_url
         return BitgetClient(
             credentials,
-            self.base_url,
-            session=session,
+            base_url,
+            session=http_session(base_url),
             clock=self._server_clock(),
             timeout=(3.05, self._timeout),
             rate_limiter=AccountRateLimiter(),
@@ -120,6 +142,29 @@ class ExchangeGateway:
         self._contracts = {c.symbol: c for c in rows}
         self._contracts_at = now
         return self._contracts
+
+    def contracts_for_page(self, wait: float = PAGE_WAIT_SECONDS) -> dict[str, Contract]:
+        """Contracts for page views: the cache when fresh, else one background fetch awaited at most `wait` s.
+
+        A down or hanging exchange must not hold a page view for the client's timeout and retries; the
+        page then gets the stale cache (or nothing) and the fetch finishes or fails on its own.
+        """
+        if self._contracts and time.monotonic() - self._contracts_at < CONTRACTS_TTL_SECONDS:
+            return self._contracts
+        with self._lock:
+            fetch = self._contracts_fetch
+            if fetch is None or not fetch.is_alive():
+                fetch = threading.Thread(target=self._fetch_contracts_quietly, name="contracts", daemon=True)
+                self._contracts_fetch = fetch
+                fetch.start()
+        fetch.join(wait)
+        return self._contracts
+
+    def _fetch_contracts_quietly(self) -> None:
+        try:
+            self.contracts()
+        except Exception as exc:  # the page shows "unknown"; the next page view tries again
+            log.debug("contracts unavailable: %s", exc)
 
     def contract(self, symbol: str) -> Contract | None:
         """One contract, or None when unknown."""

@@ -16,8 +16,12 @@ def clean_url(value: str, field: str) -> str:
     value = value.strip()
     if not value:
         return ""
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500:
+    try:
+        parsed = urlparse(value)
+    except ValueError:  # e.g. "http://[::1"
+        parsed = None
+    unsafe = any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    if parsed is None or unsafe or parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > 500:
         raise ValidationError(f"{field} must be an http(s) URL.", field=field)
     return value
 

@@ -54,6 +54,8 @@ def update_account(account_id: int, data: Mapping[str, Any]) -> Account:
     account = get_account(account_id)
     clean = clean_account_input(data, creating=False)
     _check_conflicts(clean, account_id=account.id)
+    if any(field in clean for field in (*CREDENTIAL_FIELDS, "demo")):
+        forget_exchange_state(account_id)  # other keys may mean another exchange account
     if clean.get("enabled") and not account.enabled:
         account.following_since = utcnow()  # re-enabled: only follow what the master opens from now on
     _apply(account, clean)
@@ -65,7 +67,13 @@ def delete_account(account_id: int) -> None:
     account = get_account(account_id)
     db.session.delete(account)
     db.session.commit()
+    forget_exchange_state(account_id)
+
+
+def forget_exchange_state(account_id: int) -> None:
+    """Drop the cached client, balances, positions and symbol settings of an account."""
     current_app.extensions["gateway"].forget(account_id)
+    current_app.extensions["state"].forget(account_id)
 
 
 def _check_conflicts(clean: Mapping[str, Any], account_id: int | None) -> None:

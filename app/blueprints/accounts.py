@@ -7,9 +7,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..accounts import service
 from ..accounts.validation import FIELD_PARSERS
-from ..errors import CopierError
+from ..errors import CopierError, NotFoundError
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+
+
+@bp.errorhandler(NotFoundError)
+def account_not_found(exc: NotFoundError):
+    """An unknown account id is a 404 page, not a 500."""
+    return render_template("dashboard/missing.html", what="such account"), 404
 CHECKBOXES = ("demo", "enabled", "paused", "copy_existing")
 
 

@@ -42,6 +42,14 @@ def tpsl():
 @bp.post("/sync/<int:account_id>")
 def sync(account_id: int):
     """Replicate to one client."""
+    from ..accounts.service import get_account
+
+    try:
+        if get_account(account_id).role != "client":
+            raise CopierError("Sync works on a client; this account is the master.")
+    except CopierError as exc:  # unknown id or the master: say so, record no run
+        flash(exc.message, "error")
+        return redirect(url_for("dashboard.index"))
     return _run(current_app.extensions["replication"].replicate, "button", account_ids=[account_id])
 
 

@@ -12,9 +12,17 @@ from ..errors import CopierError, ValidationError
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+def request_json() -> Any:
+    """The parsed JSON body (None when it is not JSON); a body nested too deeply to parse is a 422, not a 500."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise ValidationError("The JSON body is nested too deeply.") from None
+
+
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 422."""
-    data = request.get_json(silent=True)
+    data = request_json()
     if not isinstance(data, dict):
         raise ValidationError("Send a JSON object with Content-Type: application/json.")
     return data
@@ -104,7 +112,7 @@ def action_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     """An optional JSON object with only the allowed fields."""
     if not request.data:
         return {}
-    data = request.get_json(silent=True)
+    data = request_json()
     if not isinstance(data, dict):
         raise ValidationError("Send a JSON object (or nothing).")
     unknown = [k for k in data if k not in allowed]
@@ -161,7 +169,8 @@ def copy_tpsl():
 def sync_one(account_id: int):
     """Replicate to one client."""
     action_body(())
-    accounts.get_account(account_id)
+    if accounts.get_account(account_id).role != "client":
+        raise ValidationError("Sync works on a client; this account is the master.")
     return finished(service().replicate(trigger(), account_ids=[account_id]))
 
 

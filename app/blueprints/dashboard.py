@@ -65,8 +65,9 @@ def history_filters() -> dict:
         filters["action"] = args["action"]
     if args.get("status") in STATUSES:
         filters["status"] = args["status"]
-    if (args.get("account") or "").isdigit():
-        filters["account_id"] = int(args["account"])
+    account = args.get("account") or ""
+    if account.isascii() and account.isdigit() and len(account) <= 18:  # "²" is a digit too; ids fit SQLite
+        filters["account_id"] = int(account)
     for key, name in (("from", "date_from"), ("to", "date_to")):
         try:
             day = datetime.strptime(args.get(key, ""), "%Y-%m-%d").replace(tzinfo=UTC)

@@ -24,6 +24,9 @@ def close_everywhere(service: ReplicationService, trigger: str, symbol: str | No
     results = [o.value if o.error is None else AccountOutcome(o.item[0], o.item[1], "failed", str(o.error))
                for o in outcomes]
     run = finish_run(run, results, started)
+    from ..refresh import refresh_soon
+
+    refresh_soon(service.app, [job[0] for job in jobs])  # balances change with the closes
     return service.report(run, results)
 
 

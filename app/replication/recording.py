@@ -93,13 +93,14 @@ def mark_interrupted_runs() -> int:
 
 
 class _Write:
-    """One queued link write and, once its batch is committed, the outcome."""
+    """One queued link write; its event fires when it is committed or when its thread must lead the next batch."""
 
-    __slots__ = ("apply", "done", "error")
+    __slots__ = ("apply", "event", "lead", "error")
 
     def __init__(self, apply: Callable[[], None]) -> None:
         self.apply = apply
-        self.done = False
+        self.event = threading.Event()
+        self.lead = False
         self.error: BaseException | None = None
 
 
@@ -115,7 +116,7 @@ class LinkStore:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[_Write] = []
         self._leading = False
 
@@ -152,24 +153,32 @@ class LinkStore:
     def _write(self, apply: Callable[[], None]) -> None:
         """Queue one write and return once it is committed (raise what it raised)."""
         write = _Write(apply)
-        with self._cond:
+        with self._lock:
             self._pending.append(write)
-            while not write.done and self._leading:
-                self._cond.wait()
-            if write.done:
-                if write.error is not None:
-                    raise write.error
-                return
+            write.lead = not self._leading
             self._leading = True
-            batch, self._pending = self._pending, []
-        try:
-            self._commit(batch)
-        finally:
-            with self._cond:
+        if not write.lead:
+            write.event.wait()  # woken once: committed, or handed the lead for the next batch
+        if write.lead:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            try:
+                self._commit(batch)
+            except Exception as exc:  # could not even open the transaction: every write of the batch failed
                 for item in batch:
-                    item.done = True
-                self._leading = False
-                self._cond.notify_all()
+                    item.error = item.error or exc
+            finally:
+                with self._lock:
+                    if self._pending:  # hand the lead to the oldest waiting write
+                        nxt = self._pending[0]
+                        nxt.lead = True
+                        nxt.event.set()
+                    else:
+                        self._leading = False
+                for item in batch:
+                    if item is not write:
+                        item.lead = False
+                        item.event.set()
         if write.error is not None:
             raise write.error
 
