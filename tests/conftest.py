@@ -34,6 +34,8 @@ def app_config(tmp_path, sim_url: str, **overrides: Any) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": False,
         "BITGET_IP_LIMIT_PER_MINUTE": 0,
         "EXECUTOR_MAX_WORKERS": 32,
+        # never the real Telegram: a closed loopback port unless a test points it at its own receiver
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
     }
     config.update(overrides)
     return config

@@ -87,6 +87,7 @@ def live(tmp_path_factory):
         "SCHEDULER_ENABLED": False, "SECRET_KEY": "x" * 32, "VAULT_KEY": Fernet.generate_key().decode(),
         "WTF_CSRF_ENABLED": True, "BITGET_IP_LIMIT_PER_MINUTE": 0, "EXECUTOR_MAX_WORKERS": 16,
         "LOGIN_MAX_FAILURES": 50,
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",  # the settings test stores a bot token: never the real API
     })
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -46,10 +46,17 @@ def test_no_secret_or_passphrase_leaks_anywhere(app, client, sim, caplog):
                                                                 "sizing_mode": "equity_ratio", "loss_action": "close_only",
                                                                 "below_min_rule": "skip", "round_up_max_factor": "2"},
                          follow_redirects=True))
+    bot_token = f"123456:TOKENMARK{secrets.token_hex(10)}"
+    markers.append(bot_token)
+    grab(client.post("/settings", data={"TELEGRAM_BOT_TOKEN": bot_token, "TELEGRAM_CHAT_ID": "-1001",
+                                        "event_run_summary": "on"}, follow_redirects=True))
+    grab(client.get("/settings"))
     sim.exchange.trade("LeakMaster", action="open", symbol="BTCUSDT", side="long", size="0.01")
     for path, body in (("/api/replicate/preview", None), ("/api/replicate", None), ("/api/tpsl", None),
                        ("/api/close-symbol", {"symbol": "BTCUSDT", "confirm": True}),
-                       ("/api/close-all", {"confirm": True}), ("/api/refresh", None)):
+                       ("/api/close-all", {"confirm": True}), ("/api/refresh", None),
+                       (f"/api/sync/{ids[1]}", None), (f"/api/accounts/{ids[1]}/reset-loss", None),
+                       ("/api/auto-follow", {"on": False})):
         grab(client.post(path, json=body) if body else client.post(path))
     for path in PAGES + API_GETS:
         grab(client.get(path))
@@ -60,6 +67,10 @@ def test_no_secret_or_passphrase_leaks_anywhere(app, client, sim, caplog):
     runner = app.test_cli_runner()
     cli_output = runner.invoke(args=["accounts", "list"]).output
     cli_output += runner.invoke(args=["accounts", "verify", "LeakMaster"]).output
+    cli_output += runner.invoke(args=["backup"]).output
+    from app.tasks import wait_for_background
+
+    wait_for_background(app)
 
     db_file = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     log_file = Path(app.instance_path) / "logs" / "copier.log"
