@@ -39,15 +39,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["gateway"] = ExchangeGateway.from_app(app)
     register_services(app)
     register_blueprints(app)
+    from .background import register_lazy_start
+    from .cli import register_cli
     from .security import register_security
 
+    register_lazy_start(app)  # first, so even a redirected first request starts the poller
     register_security(app)
-    from .cli import register_cli
-
     register_cli(app)
-    from .background import register_lazy_start
-
-    register_lazy_start(app)
     return app
 
 
