@@ -19,7 +19,7 @@ accounts_cli = AppGroup("accounts", help="Manage the master and client accounts.
 
 def find_account(ref: str) -> Account:
     """An account by id or by name."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit() and len(ref) < 19:
         return service.get_account(int(ref))
     account = db.session.query(Account).filter_by(name=ref).one_or_none()
     if account is None:

@@ -53,4 +53,5 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None
     WTF_CSRF_CHECK_DEFAULT = False  # checked in app.security so bearer-token API calls can skip it
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    MAX_CONTENT_LENGTH = 1_000_000  # bytes; forms and JSON here are tiny
     LOG_LEVEL = "INFO"

@@ -131,26 +131,24 @@ def notify(app: Flask, event: str, text: str, data: dict[str, Any] | None = None
     return len(dests)
 
 
-def run_text(report: dict[str, Any]) -> str:
-    """One line per run: action, trigger, counts and the failures' reasons."""
+def run_text(report: dict[str, Any], with_skips: bool = False) -> str:
+    """One message per run: action, trigger, counts, the failures' reasons (and the skips' when wanted)."""
     counts = report.get("counts") or {}
     lines = [f"[copier] {report.get('action')} by {report.get('trigger')}: {counts.get('ok', 0)} ok / "
              f"{counts.get('skipped', 0)} skipped / {counts.get('failed', 0)} failed"]
+    shown = ("failed", "skipped") if with_skips else ("failed",)
     for result in report.get("results", []):
-        if result["status"] == "failed":
-            lines.append(f"- {result['account_name']}: {result['message'][:300]}")
+        if result["status"] in shown:
+            lines.append(f"- {result['account_name']} {result['status']}: {result['message'][:300]}")
     return "\n".join(lines)
 
 
 def notify_run(app: Flask, report: dict[str, Any]) -> None:
-    """Announce a finished run (and separately its failures when that event is on)."""
+    """One message per run (skip reasons included when the 'skips' event is on), plus one per auto-follow failure."""
     counts = report.get("counts") or {}
     summary = {k: report.get(k) for k in ("run_id", "action", "trigger", "status", "counts")}
-    notify(app, "run_summary", run_text(report), summary)
-    if counts.get("failed"):
-        prefix = "[copier] auto-follow failure" if report.get("trigger") == "poller" else "[copier] failures"
-        notify(app, "failures", prefix + "\n" + run_text(report), summary)
-    skipped = [r for r in report.get("results", []) if r["status"] == "skipped"]
-    if skipped:
-        lines = "\n".join(f"- {r['account_name']}: {r['message'][:200]}" for r in skipped)
-        notify(app, "skips", f"[copier] {report.get('action')}: {len(skipped)} client(s) skipped\n{lines}", summary)
+    with app.app_context():
+        with_skips = event_enabled(app, "skips")
+    notify(app, "run_summary", run_text(report, with_skips), summary)
+    if counts.get("failed") and report.get("trigger") == "poller":
+        notify(app, "failures", "[copier] auto-follow failure\n" + run_text(report), summary)

@@ -120,6 +120,7 @@ class MasterPoller:
         changes = detect_changes(self._last, sig)
         self._last = sig
         self.status.last_success_at, self.status.failures, self.status.next_attempt_at = time.time(), 0, 0.0
+        self.status.last_error = None
         if changes:
             self.status.pending = True
             self.status.last_changes = [f"{c.kind} {c.symbol} {c.hold_side} ({c.detail})" for c in changes]

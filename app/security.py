@@ -73,6 +73,13 @@ def register_security(app: Flask) -> None:
             return redirect(url_for("auth.setup"))
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
 
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_found(exc):
+        if is_api_request():
+            return json_error(exc.code, exc.name.lower().replace(" ", "_"), exc.description)
+        return exc
+
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
         message = "The form expired or its security token is missing. Reload the page and try again."

@@ -214,6 +214,8 @@ class PooledTransport:
             resp = self._pools.urlopen(method, url, body=body, headers={**self._defaults, **(headers or {})},
                                        timeout=self._timeout(timeout), retries=False, redirect=False,
                                        preload_content=True)
+        except exc.NewConnectionError as err:  # refused / unresolvable (a ConnectTimeoutError subclass)
+            raise requests.exceptions.ConnectionError(err) from err
         except exc.ConnectTimeoutError as err:
             raise requests.exceptions.ConnectTimeout(err) from err
         except exc.ReadTimeoutError as err:

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..accounts import service
 from ..accounts.validation import FIELD_PARSERS
 from ..errors import CopierError, NotFoundError
+from .auth import is_local_path
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -89,4 +90,5 @@ def verify(account_id: int):
     else:
         flash(f"{account.name}: equity {result['equity']} {result['margin_coin']}, "
               f"{result['position_mode'].replace('_', ' ')}; {result['message']}.", "ok" if result["ok"] else "error")
-    return redirect(request.form.get("next") or url_for("accounts.index"))
+    target = request.form.get("next") or ""
+    return redirect(target if is_local_path(target) else url_for("accounts.index"))

@@ -21,6 +21,13 @@ def throttle() -> LoginThrottle:
     return app.extensions["login_throttle"]
 
 
+def is_local_path(target: str) -> bool:
+    """A path on this site: no scheme or host, and nothing browsers drop or turn into "//" (\\, tabs, newlines)."""
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    return not any(ch == "\\" or ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target)
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     """Choose the operator password on the very first visit."""
@@ -63,7 +70,7 @@ def login():
             session["operator"] = True
             session.permanent = True
             target = request.args.get("next") or ""
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))
+            return redirect(target if is_local_path(target) else url_for("dashboard.index"))
         guard.failed(address)
         error = "Wrong password."
     return render_template("auth/login.html", error=error), (401 if error else 200)

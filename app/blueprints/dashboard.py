@@ -71,9 +71,9 @@ def history_filters() -> dict:
     for key, name in (("from", "date_from"), ("to", "date_to")):
         try:
             day = datetime.strptime(args.get(key, ""), "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
+            filters[name] = day + timedelta(days=1) if key == "to" else day
+        except (ValueError, OverflowError):  # not a date, or "to=9999-12-31" (no end day after it)
             continue
-        filters[name] = day + timedelta(days=1) if key == "to" else day
     return filters
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -46,6 +46,17 @@ class AccountExecutor:
         pool = self._get_pool()
         futures = [pool.submit(self._call, fn, item) for item in items]
         return [f.result() for f in futures]
+
+    def submit(self, fn: Callable[[], R]) -> Future[R]:
+        """Start fn() in the pool and return its future (run at once, inline, with one worker)."""
+        if self.max_workers == 1:
+            done: Future[R] = Future()
+            try:
+                done.set_result(fn())
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+        return self._get_pool().submit(fn)
 
     @staticmethod
     def _call(fn: Callable[[T], R], item: T) -> Outcome[T, R]:

@@ -5,7 +5,6 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -95,10 +94,15 @@ def mark_interrupted_runs() -> int:
 class _Write:
     """One queued link write; its event fires when it is committed or when its thread must lead the next batch."""
 
-    __slots__ = ("apply", "event", "lead", "error")
+    __slots__ = ("kind", "account_id", "symbol", "hold_side", "factor", "event", "lead", "error")
 
-    def __init__(self, apply: Callable[[], None]) -> None:
-        self.apply = apply
+    def __init__(self, kind: str, account_id: int, symbol: str | None, hold_side: str | None = None,
+                 factor: Decimal | None = None) -> None:
+        self.kind = kind  # create | delete | delete_all
+        self.account_id = account_id
+        self.symbol = symbol
+        self.hold_side = hold_side
+        self.factor = factor
         self.event = threading.Event()
         self.lead = False
         self.error: BaseException | None = None
@@ -122,37 +126,18 @@ class LinkStore:
 
     def create(self, account_id: int, symbol: str, hold_side: str, factor: Decimal) -> None:
         """Record (or refresh) the link before the opening order is sent."""
-
-        def apply() -> None:
-            link = db.session.query(PositionLink).filter_by(
-                account_id=account_id, symbol=symbol, hold_side=hold_side).one_or_none()
-            if link is None:
-                db.session.add(PositionLink(account_id=account_id, symbol=symbol, hold_side=hold_side, factor=factor))
-                db.session.flush()  # a later write of the same batch must see this row
-            else:
-                link.factor = factor
-
-        self._write(apply)
+        self._write(_Write("create", account_id, symbol, hold_side, factor))
 
     def delete(self, account_id: int, symbol: str, hold_side: str) -> None:
         """Forget a link once its client position is closed."""
-        self._write(lambda: db.session.query(PositionLink).filter_by(
-            account_id=account_id, symbol=symbol, hold_side=hold_side).delete())
+        self._write(_Write("delete", account_id, symbol, hold_side))
 
     def delete_all(self, account_id: int, symbol: str | None = None) -> None:
         """Forget every link of an account (optionally of one symbol) after a close-all."""
+        self._write(_Write("delete_all", account_id, symbol))
 
-        def apply() -> None:
-            query = db.session.query(PositionLink).filter_by(account_id=account_id)
-            if symbol:
-                query = query.filter_by(symbol=symbol)
-            query.delete()
-
-        self._write(apply)
-
-    def _write(self, apply: Callable[[], None]) -> None:
+    def _write(self, write: _Write) -> None:
         """Queue one write and return once it is committed (raise what it raised)."""
-        write = _Write(apply)
         with self._lock:
             self._pending.append(write)
             write.lead = not self._leading
@@ -186,8 +171,7 @@ class LinkStore:
         """Apply a batch in one transaction; if that fails, write by write so each gets its own outcome."""
         with _write_lock, self.app.app_context():
             try:
-                for item in batch:
-                    item.apply()
+                self._apply(batch)
                 db.session.commit()
                 return
             except Exception as exc:
@@ -197,8 +181,48 @@ class LinkStore:
                     return
             for item in batch:
                 try:
-                    item.apply()
+                    self._apply([item])
                     db.session.commit()
                 except Exception as exc:
                     db.session.rollback()
                     item.error = exc
+
+    @staticmethod
+    def _apply(batch: list[_Write]) -> None:
+        """Stage the writes in order; runs of creates share one read of the existing links."""
+        i = 0
+        while i < len(batch):
+            j = i
+            while j < len(batch) and batch[j].kind == "create":
+                j += 1
+            if j > i:
+                _upsert_links(batch[i:j])
+                i = j
+                continue
+            item = batch[i]
+            query = db.session.query(PositionLink).filter_by(account_id=item.account_id)
+            if item.symbol:
+                query = query.filter_by(symbol=item.symbol)
+            if item.kind == "delete":
+                query = query.filter_by(hold_side=item.hold_side)
+            query.delete(synchronize_session=False)
+            i += 1
+
+
+def _upsert_links(creates: list[_Write]) -> None:
+    """Insert or refresh (factor) the links of these creates."""
+    ids = sorted({c.account_id for c in creates})
+    existing: dict[tuple[int, str, str], PositionLink] = {}
+    with db.session.no_autoflush:
+        for n in range(0, len(ids), 500):
+            rows = db.session.query(PositionLink).filter(PositionLink.account_id.in_(ids[n:n + 500])).all()
+            existing.update({(r.account_id, r.symbol, r.hold_side): r for r in rows})
+    for c in creates:
+        key = (c.account_id, str(c.symbol), str(c.hold_side))
+        link = existing.get(key)
+        if link is None:
+            link = existing[key] = PositionLink(account_id=c.account_id, symbol=c.symbol, hold_side=c.hold_side,
+                                                factor=c.factor)
+            db.session.add(link)
+        else:
+            link.factor = c.factor

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -108,11 +108,13 @@ class ReplicationService:
         master_account = db.session.query(Account).filter_by(role="master").one_or_none()
         if master_account is None:
             raise ValidationError("Add a master account first.")
+        # the master's reads are in flight while the client jobs and the run row are prepared
+        finish_master_read = None if master else self.begin_master_read(master_account)
         jobs = self._client_jobs(account_ids)
         started = time.monotonic()
         run = start_run(action, trigger, detected_at=detected_at)
         try:
-            master = master or self.read_master(master_account)
+            master = master or finish_master_read()
             contracts = self.gateway.contracts()
         except BitgetError as exc:
             outcome = AccountOutcome(master_account.id, master_account.name, "failed",
@@ -154,16 +156,22 @@ class ReplicationService:
 
     def read_master(self, account: Account) -> MasterState:
         """Fresh master positions and equity (two reads in parallel)."""
+        return self.begin_master_read(account)()
+
+    def begin_master_read(self, account: Account) -> Callable[[], MasterState]:
+        """Start reading the master's positions and equity; the returned function waits (raises their error)."""
         client = self.gateway.client_for(account)
-        got = self.executor.map(lambda f: f(), [client.positions, client.usdt_account])
-        for outcome in got:
-            if outcome.error is not None:
-                raise outcome.error
-        positions, balance = got[0].value, got[1].value
-        self.cache.record_success(account.id, positions=tuple(positions), equity=balance.equity,
-                                  available=balance.available, unrealized_pl=balance.unrealized_pl,
-                                  margin_used=balance.margin_used)
-        return MasterState(equity=balance.equity, positions=tuple(positions))
+        account_id = account.id
+        reads = [self.executor.submit(client.positions), self.executor.submit(client.usdt_account)]
+
+        def finish() -> MasterState:
+            positions, balance = tuple(reads[0].result()), reads[1].result()
+            self.cache.record_success(account_id, positions=positions, equity=balance.equity,
+                                      available=balance.available, unrealized_pl=balance.unrealized_pl,
+                                      margin_used=balance.margin_used)
+            return MasterState(equity=balance.equity, positions=positions)
+
+        return finish
 
     def _sync_client(self, job: ClientJob, master: MasterState, contracts: dict[str, Contract], run_uid: str,
                      positions: bool, tpsl: bool, preview: bool, detected_at: float | None) -> AccountOutcome:

@@ -59,7 +59,7 @@ def test_replicate_reaches_targets_and_is_idempotent(app, client, sim, positions
     assert all(r["status"] != "failed" for r in first["results"]), first
     master_held = {k: p.size for k, p in sim.exchange.account(master).positions.items()}
     with app.app_context():
-        links = {(l.account.name, l.symbol, l.hold_side): l.factor for l in db.session.query(PositionLink).all()}
+        links = {(row.account.name, row.symbol, row.hold_side): row.factor for row in db.session.query(PositionLink).all()}
     for name in names:
         for key, pos in sim.exchange.account(name).positions.items():
             size = pos.size

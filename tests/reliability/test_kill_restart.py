@@ -1,0 +1,150 @@
+"""SIGKILL in the middle of a replication to many slow clients, restart, replicate: targets, no duplicates.
+
+The app runs as a real process (`python wsgi.py`, waitress) against an in-process simulator whose order
+endpoints are slow, so the kill lands while orders are being sent.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from app import create_app
+from tests.conftest import add_account, app_config
+
+from .helpers import BTC, db_path, free_port, held, max_held, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+ETH = "ETHUSDT"
+CLIENTS = 40
+TOKEN = "kill-test-api-token-0123456789"
+
+
+def multiplier(i: int) -> Decimal:
+    return Decimal(i % 4 + 1) / 10
+
+
+class AppProcess:
+    """`python wsgi.py` with FLASK_* settings; started, waited for, killed."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> AppProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=self.env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+        def healthy() -> bool:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout=30, step=0.1)
+        return self
+
+    def api(self, method: str, path: str, **kw):
+        return requests.request(method, self.url + path, headers={"Authorization": f"Bearer {TOKEN}"},
+                                timeout=kw.pop("timeout", 60), **kw)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def setup(tmp_path, sim):
+    """40 clients stored in the copier database before the process starts; master holds BTC long and ETH short."""
+    vault_key, secret_key = Fernet.generate_key().decode(), "kill-test-secret-key"
+    config = app_config(tmp_path, sim.url, VAULT_KEY=vault_key, SECRET_KEY=secret_key)
+    app = create_app(config)
+    sim.exchange.set_price(BTC, "80000")
+    sim.exchange.set_price(ETH, "2000")
+    add_account(app, sim, "Master", role="master", balance="100000")
+    targets = {}
+    for i in range(CLIENTS):
+        name = f"k{i:02d}"
+        add_account(app, sim, name, balance="10000", pos_mode="one_way_mode" if i % 5 == 4 else "hedge_mode",
+                    sizing_mode="multiplier", sizing_value=str(multiplier(i)))
+        targets[name] = {(BTC, "long"): Decimal("0.1") * multiplier(i), (ETH, "short"): Decimal("1") * multiplier(i)}
+    app.extensions["replication"].executor.shutdown()
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    sim.exchange.open_position("Master", BTC, "long", "0.1", leverage=10)
+    sim.exchange.open_position("Master", ETH, "short", "1", leverage=5)
+    sim.faults.configure({"/api/v2/mix/order/": {"latency_ms": 60, "jitter_ms": 60}})
+    port = free_port()
+    env = {**os.environ, "FLASK_EXCHANGE": "bitget", "FLASK_BITGET_BASE_URL": sim.url,
+           "COPIER_INSTANCE_PATH": str(tmp_path / "instance"), "FLASK_PORT": str(port), "FLASK_HOST": "127.0.0.1",
+           "FLASK_SCHEDULER_ENABLED": "false", "FLASK_API_TOKEN": TOKEN, "FLASK_SECRET_KEY": secret_key,
+           "FLASK_VAULT_KEY": vault_key, "FLASK_EXECUTOR_MAX_WORKERS": "4", "FLASK_BITGET_IP_LIMIT_PER_MINUTE": "0",
+           "FLASK_SIM_SEED_ACCOUNTS": "false"}
+    return app, targets, AppProcess(env, port, tmp_path / "app.log")
+
+
+def run_statuses(app) -> list[str]:
+    connection = sqlite3.connect(db_path(app))
+    try:
+        return [row[0] for row in connection.execute("SELECT status FROM run ORDER BY id")]
+    finally:
+        connection.close()
+
+
+def test_sigkill_mid_replication_then_restart_converges_without_duplicates(sim, setup):
+    app, targets, process = setup
+    assert db_path(app).exists()
+    process.start()
+    try:
+        answers: list[object] = []
+
+        def fire() -> None:
+            try:
+                answers.append(process.api("POST", "/api/replicate"))
+            except requests.RequestException as exc:
+                answers.append(exc)
+
+        caller = threading.Thread(target=fire, daemon=True)
+        caller.start()
+        wait_until(lambda: len(sim.exchange.order_log_rows()) >= 12, timeout=20, step=0.005)
+        process.kill()
+        caller.join(timeout=10)
+        assert answers and isinstance(answers[0], requests.RequestException), answers  # it really died mid-run
+
+        reached = sum(1 for name, goal in targets.items() if held(sim, name) == goal)
+        assert reached < CLIENTS, "the kill came too late to interrupt anything"
+        assert run_statuses(app) == ["running"]  # left behind by the dead process
+
+        process.start()  # same database, same instance folder
+        assert run_statuses(app) == ["interrupted"]  # recovered at start by the serving process
+        runs = process.api("GET", "/api/runs").json()["runs"]
+        assert [r["status"] for r in runs] == ["interrupted"]
+
+        answer = process.api("POST", "/api/replicate")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ok", [r for r in answer.json()["results"] if r["status"] != "ok"]
+    finally:
+        process.kill()
+
+    peaks = max_held(sim)
+    for name, goal in targets.items():
+        assert held(sim, name) == goal, name  # exactly the two copies, each exactly on target
+        for (symbol, side), size in goal.items():
+            assert peaks[(name, symbol, side)] == size, f"{name} {symbol} {side} once held more than {size}"
+        assert {(s, h) for (a, s, h) in peaks if a == name} == set(goal), name  # never any other position
+    assert run_statuses(app) == ["interrupted", "ok"]
