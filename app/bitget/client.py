@@ -92,6 +92,9 @@ class Credentials:
     __str__ = __repr__
 
 
+RATE_LIMIT_EXTRA_RETRIES = 2
+
+
 class ServerClock:
     """Bitget server time as local wall time plus an offset; thread-safe, shareable per base URL."""
 
@@ -291,13 +294,16 @@ class BitgetClient:
                 self.clock.resync(self._fetch_server_time)
             except RetryableError as err:
                 # a 429 guarantees nothing ran; anything else may have executed a non-idempotent POST
-                safe = idempotent or isinstance(err, RateLimitError)
-                if not (retry and safe and retries < self.max_retries):
+                rate_limited = isinstance(err, RateLimitError)
+                safe = idempotent or rate_limited
+                # 429s get a longer budget: Bitget's windows are 1 s and nothing was executed
+                budget = self.max_retries + RATE_LIMIT_EXTRA_RETRIES if rate_limited else self.max_retries
+                if not (retry and safe and retries < budget):
                     raise
                 retries += 1
                 delay = self._backoff(retries)
                 log.warning("Bitget %s %s failed (%s); retry %d/%d in %.2fs",
-                            method, path, err, retries, self.max_retries, delay)
+                            method, path, err, retries, budget, delay)
                 self._sleep(delay)
 
     def _backoff(self, retry_no: int) -> float:

@@ -461,8 +461,10 @@ CONN = requests.ConnectionError("refused")
 OK_PLACE = load("mix_order_place_order")
 OK_CLOSE = load("mix_order_close_positions")
 INJECTIONS = [
-    ("get 429 x4 gives up", lambda c: c.positions(), "GET", "/position/all-position",
-     [(429, RATE["body"])] * 4, E.RateLimitError, 4),
+    ("get 429 x6 gives up (429s get two extra retries)", lambda c: c.positions(), "GET", "/position/all-position",
+     [(429, RATE["body"])] * 6, E.RateLimitError, 6),
+    ("get 5xx x4 gives up", lambda c: c.positions(), "GET", "/position/all-position",
+     [(503, {"code": "40015", "msg": "busy", "data": None})] * 4, E.ExchangeUnavailableError, 4),
     ("get 503 x4 gives up", lambda c: c.positions(), "GET", "/position/all-position",
      [(503, "Service Unavailable")] * 4, E.ExchangeUnavailableError, 4),
     ("get busy code then ok", lambda c: c.positions(), "GET", "/position/all-position",
@@ -538,7 +540,7 @@ def test_logs_never_contain_secrets(caplog: pytest.LogCaptureFixture, sleeps: Sl
     for secret in (SECRET, PASSPHRASE, API_KEY, signature):
         assert secret not in text
     assert "POST /api/v2/mix/order/place-order status=200 code=00000" in text
-    assert "status=429 code=429" in text and "retry 1/3" in text
+    assert "status=429 code=429" in text and "retry 1/5" in text
 
 
 def test_request_count_is_thread_safe() -> None:
