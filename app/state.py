@@ -32,7 +32,7 @@ class StateCache:
     """Thread-safe views by account id, plus the symbol settings learnt from reads and set calls."""
 
     _views: dict[int, AccountView] = field(default_factory=dict)
-    _settings: dict[tuple[int, str], SymbolSettings] = field(default_factory=dict)
+    _settings: dict[int, dict[str, SymbolSettings]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, account_id: int) -> AccountView | None:
@@ -65,20 +65,19 @@ class StateCache:
         """Drop a deleted account."""
         with self._lock:
             self._views.pop(account_id, None)
-            for key in [k for k in self._settings if k[0] == account_id]:
-                self._settings.pop(key, None)
+            self._settings.pop(account_id, None)
 
     def symbol_settings(self, account_id: int) -> dict[str, SymbolSettings]:
         """Known per-symbol margin mode and leverages of an account."""
         with self._lock:
-            return {sym: s for (acc, sym), s in self._settings.items() if acc == account_id}
+            return dict(self._settings.get(account_id, {}))
 
     def learn_settings(self, account_id: int, symbol: str, settings: SymbolSettings) -> None:
         """Remember what the account has for a symbol."""
         with self._lock:
-            self._settings[(account_id, symbol)] = settings
+            self._settings.setdefault(account_id, {})[symbol] = settings
 
     def forget_settings(self, account_id: int, symbol: str) -> None:
         """Forget a symbol's settings (e.g. after a failed set call)."""
         with self._lock:
-            self._settings.pop((account_id, symbol), None)
+            self._settings.get(account_id, {}).pop(symbol, None)

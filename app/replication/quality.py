@@ -26,21 +26,20 @@ def slippage_pct(kind: str, hold_side: str, fill: Decimal, master_entry: Decimal
 
 
 def measure_run(app: Flask, run_id: int) -> int:
-    """Look up each order's average fill price and store fill price and slippage on the results."""
-    measured = 0
+    """Look up each order's average fill price (accounts concurrently) and store fill price and slippage."""
     with app.app_context():
         gateway = app.extensions["gateway"]
-        for result in db.session.query(RunResult).filter_by(run_id=run_id).all():
-            orders = result.orders
-            if not orders or result.account_id is None:
-                continue
-            account = db.session.get(Account, result.account_id)
-            client = gateway.client_for(account)
-            for order in orders:
-                measured += measure_order(client, order)
-            result.orders_json = json.dumps(orders)
+        rows = (db.session.query(RunResult, Account).join(Account, Account.id == RunResult.account_id)
+                .filter(RunResult.run_id == run_id).all())
+        work = [(result.id, gateway.client_for(account), result.orders) for result, account in rows if result.orders]
+    outcomes = app.extensions["replication"].executor.map(
+        lambda item: sum(measure_order(item[1], order) for order in item[2]), work)
+    with app.app_context():
+        for (result_id, _, orders), outcome in zip(work, outcomes, strict=True):
+            if outcome.value:
+                db.session.get(RunResult, result_id).orders_json = json.dumps(orders)
         db.session.commit()
-    return measured
+    return sum(o.value or 0 for o in outcomes)
 
 
 def measure_order(client, order: dict[str, Any]) -> int:
