@@ -6,7 +6,6 @@ limiters are injected so tests can drive it without the network and without wait
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -14,11 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
-from urllib.parse import quote
+from typing import Any
 
 import requests
 
+from .clock import ServerClock
 from .errors import (
     NO_CHANGE_CODES,
     AuthError,
@@ -31,7 +30,6 @@ from .errors import (
     RetryableError,
     SymbolUnavailableError,
     TimestampError,
-    error_from_envelope,
     network_error,
 )
 from .models import (
@@ -48,11 +46,13 @@ from .models import (
 )
 from .ratelimit import PUBLIC_PATHS, SHARED_SERVER_LIMITER, AccountRateLimiter, ServerRateLimiter
 from .signing import sign
+from .transport import SUCCESS, PooledTransport, encode_request, parse_envelope, wire_decimal
+
+__all__ = ["BitgetClient", "Credentials", "PooledTransport", "ServerClock", "wire_decimal"]
 
 log = logging.getLogger("app.bitget")
 
 LIVE_BASE_URL = "https://api.bitget.com"
-SUCCESS = "00000"
 TIME_PATH = "/api/v2/public/time"
 MIX = "/api/v2/mix"
 MAX_BATCH = 50
@@ -64,11 +64,6 @@ _IDEMPOTENT_POSTS = frozenset({
     f"{MIX}/account/set-leverage", f"{MIX}/account/set-margin-mode", f"{MIX}/account/set-position-mode",
     f"{MIX}/order/cancel-order", f"{MIX}/order/cancel-plan-order", f"{MIX}/order/modify-tpsl-order",
 })
-
-
-def wire_decimal(value: Decimal) -> str:
-    """Format a Decimal for Bitget: plain notation, never an exponent."""
-    return format(value, "f")
 
 
 def _mask(value: str) -> str:
@@ -93,145 +88,6 @@ class Credentials:
 
 
 RATE_LIMIT_EXTRA_RETRIES = 2
-
-
-class ServerClock:
-    """Bitget server time as local wall time plus an offset; thread-safe, shareable per base URL."""
-
-    _shared: ClassVar[dict[str, ServerClock]] = {}
-    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, *, resync_s: float = 600.0, wall: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.resync_s = resync_s
-        self._wall = wall
-        self._monotonic = monotonic
-        self._offset_ms = 0
-        self._checked_at: float | None = None
-        self._lock = threading.RLock()
-
-    @classmethod
-    def shared(cls, base_url: str) -> ServerClock:
-        """The process-wide clock for one base URL (all accounts on one host share one offset)."""
-        with cls._shared_lock:
-            return cls._shared.setdefault(base_url.rstrip("/"), cls())
-
-    @property
-    def offset_ms(self) -> int:
-        """Server minus local time in ms, from the last sync."""
-        return self._offset_ms
-
-    def now_ms(self) -> int:
-        """Estimated Bitget server time in ms."""
-        return int(self._wall() * 1000) + self._offset_ms
-
-    def is_stale(self) -> bool:
-        """True when never synced or the last sync attempt is older than `resync_s`."""
-        checked = self._checked_at
-        return checked is None or self._monotonic() - checked >= self.resync_s
-
-    def sync(self, fetch: Callable[[], int]) -> int:
-        """Fetch server time now, store offset = server - midpoint of the round trip, return it."""
-        with self._lock:
-            self._checked_at = self._monotonic()  # set first: a failing /time is not hammered
-            before = self._wall() * 1000
-            server_ms = fetch()
-            after = self._wall() * 1000
-            self._offset_ms = int(server_ms - (before + after) / 2)
-            return self._offset_ms
-
-    def resync(self, fetch: Callable[[], int], min_age_s: float = 5.0) -> None:
-        """Sync after a timestamp rejection unless another thread did so in the last `min_age_s`."""
-        with self._lock:
-            if self._checked_at is None or self._monotonic() - self._checked_at >= min_age_s:
-                self.sync(fetch)
-
-    def ensure_fresh(self, fetch: Callable[[], int]) -> None:
-        """Sync when stale; a failed sync is logged and local time is used until the next attempt."""
-        if not self.is_stale():
-            return
-        with self._lock:
-            if not self.is_stale():  # another thread synced while we waited for the lock
-                return
-            try:
-                self.sync(fetch)
-            except BitgetError as err:
-                log.warning("Bitget server-time sync failed, keeping offset %d ms: %s", self._offset_ms, err)
-
-
-class TransportResponse:
-    """The part of a requests.Response that BitgetClient reads: status_code, text and json()."""
-
-    __slots__ = ("status_code", "content")
-
-    def __init__(self, status_code: int, content: bytes) -> None:
-        self.status_code = status_code
-        self.content = content
-
-    @property
-    def text(self) -> str:
-        """The body as text."""
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body parsed as JSON (ValueError when it is not JSON)."""
-        return json.loads(self.content)
-
-
-class PooledTransport:
-    """A lean keep-alive HTTP transport for BitgetClient: urllib3 connection pools, no requests layers.
-
-    requests spends most of a call's CPU merging settings, cookies, hooks and headers that BitgetClient
-    never uses; with hundreds of accounts fanning out in one process that CPU is the bottleneck. This offers
-    the one method BitgetClient calls on a session, with requests' defaults (certificate verification, the
-    same default headers, pool size, no automatic retries or redirects), and raises requests' exception
-    classes so error mapping and retries stay exactly as they are.
-    """
-
-    def __init__(self, *, maxsize: int = 16, ca_certs: str | None = None) -> None:
-        import urllib3
-
-        self._urllib3 = urllib3
-        self._pools = urllib3.PoolManager(num_pools=4, maxsize=maxsize, block=False, retries=False,
-                                          cert_reqs="CERT_REQUIRED", ca_certs=ca_certs or requests.certs.where())
-        self._defaults = dict(requests.utils.default_headers())
-        self._timeouts: dict[Any, Any] = {}
-
-    def _timeout(self, timeout: float | tuple[float, float] | None) -> Any:
-        cached = self._timeouts.get(timeout)
-        if cached is None:
-            if isinstance(timeout, tuple):
-                cached = self._urllib3.Timeout(connect=timeout[0], read=timeout[1])
-            else:
-                cached = self._urllib3.Timeout(connect=timeout, read=timeout)
-            self._timeouts[timeout] = cached
-        return cached
-
-    def request(self, method: str, url: str, *, data: str | bytes | None = None,
-                headers: Mapping[str, str] | None = None,
-                timeout: float | tuple[float, float] | None = None) -> TransportResponse:
-        """Send one request and read the whole answer."""
-        exc = self._urllib3.exceptions
-        body = data.encode("utf-8") if isinstance(data, str) else data
-        try:
-            resp = self._pools.urlopen(method, url, body=body, headers={**self._defaults, **(headers or {})},
-                                       timeout=self._timeout(timeout), retries=False, redirect=False,
-                                       preload_content=True)
-        except exc.NewConnectionError as err:  # refused / unresolvable (a ConnectTimeoutError subclass)
-            raise requests.exceptions.ConnectionError(err) from err
-        except exc.ConnectTimeoutError as err:
-            raise requests.exceptions.ConnectTimeout(err) from err
-        except exc.ReadTimeoutError as err:
-            raise requests.exceptions.ReadTimeout(err) from err
-        except exc.SSLError as err:
-            raise requests.exceptions.SSLError(err) from err
-        except (exc.HTTPError, OSError) as err:
-            raise requests.exceptions.ConnectionError(err) from err
-        return TransportResponse(resp.status, resp.data)
-
-    def close(self) -> None:
-        """Close every pooled connection."""
-        self._pools.clear()
 
 
 class BitgetClient:
@@ -315,7 +171,7 @@ class BitgetClient:
         private = path not in PUBLIC_PATHS
         if private and self.credentials is None:
             raise AuthError("No API key configured for this account", endpoint=path)
-        query, body = _encode(method, params)
+        query, body = encode_request(method, params)
         self._throttle(path, private)
         headers = self._signed_headers(method, path, query, body) if private else dict(_BASE_HEADERS)
         url = self.base_url + path + (f"?{query}" if query else "")
@@ -325,7 +181,7 @@ class BitgetClient:
         try:
             resp = self.session.request(method, url, data=body or None, headers=headers, timeout=self.timeout)
             status = resp.status_code
-            data = _parse(resp, path)
+            data = parse_envelope(resp, path)
             code = SUCCESS
             return data
         except requests.RequestException as exc:
@@ -570,30 +426,6 @@ class BitgetClient:
             if len(page) < PAGE_SIZE or not cursor:
                 break
         return rows
-
-
-def _encode(method: str, params: Mapping[str, Any]) -> tuple[str, str]:
-    """(query, body): a sorted, percent-safe query for GET; compact JSON for POST. None values dropped."""
-    clean = {k: v for k, v in params.items() if v is not None}
-    if method == "GET":
-        pairs = sorted((str(k), wire_decimal(v) if isinstance(v, Decimal) else str(v)) for k, v in clean.items())
-        return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs), ""
-    return "", json.dumps(clean, separators=(",", ":")) if clean else ""
-
-
-def _parse(resp: requests.Response, path: str) -> Any:
-    """Return `data` of a "00000" envelope; raise the matching BitgetError for anything else."""
-    try:
-        payload = resp.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and payload.get("code") is not None:
-        code = str(payload["code"])
-        if code == SUCCESS:
-            return payload.get("data")
-        msg = str(payload.get("msg") or payload.get("message") or "")
-        raise error_from_envelope(code, msg, resp.status_code, path)
-    raise error_from_envelope(None, resp.text[:200], resp.status_code, path)
 
 
 def _server_ms(data: Any) -> int:
