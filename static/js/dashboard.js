@@ -377,7 +377,8 @@
     if (loss.daily_limit || loss.drawdown_limit_pct) {
       meta.appendChild(h("span", null, "Loss limits ", h("b", { text:
         [loss.daily_limit ? "daily " + loss.daily_limit + " USDT" : null,
-          loss.drawdown_limit_pct ? "drawdown " + loss.drawdown_limit_pct + "%" : null].filter(Boolean).join(", ") })));
+          loss.drawdown_limit_pct ? "drawdown " + loss.drawdown_limit_pct + "%" : null].filter(Boolean).join(", ") +
+          (loss.action === "close_all_pause" ? " → close all and pause" : " → stop opening (close only)") })));
     }
     if (loss.fired_at) meta.appendChild(h("span", { class: "neg", text: "Loss protection fired " + Copier.when(loss.fired_at) + ": " + (loss.reason || "") }));
     var box = h("div", { class: "detail-box" }, meta);
