@@ -21,6 +21,7 @@ import json  # noqa: E402
 import secrets  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
 
 from common import (  # noqa: E402
     AUTH,
@@ -89,9 +90,9 @@ def main() -> None:
             copier.warm()
             for symbol, side, size in ((SYMBOL, "long", "0.5"), ("ETHUSDT", "short", "8"), ("SOLUSDT", "long", "90")):
                 sim.trade("d-master", "open", symbol=symbol, side=side, size=size, leverage="10", margin_mode="crossed")
-            mark = float(sim.prices()[SYMBOL])
-            sim.trade("d-master", "set_tpsl", symbol=SYMBOL, side="long", tp=f"{mark * 1.1:.1f}",
-                      sl=f"{mark * 0.9:.1f}")
+            mark = Decimal(str(sim.prices()[SYMBOL]))
+            sim.trade("d-master", "set_tpsl", symbol=SYMBOL, side="long", tp=f"{mark * Decimal('1.1'):.1f}",
+                      sl=f"{mark * Decimal('0.9'):.1f}")
             _, report = copier.post("/api/replicate")
             check_results(report, args.clients)
             copier.settle()

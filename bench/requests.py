@@ -18,6 +18,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] 
 
 import argparse  # noqa: E402
 from collections import Counter  # noqa: E402
+from decimal import Decimal  # noqa: E402
 from typing import Any  # noqa: E402
 
 from common import (  # noqa: E402
@@ -81,9 +82,9 @@ def main() -> None:
                  "/api/replicate", None),
                 ("tpsl_copy", "TP/SL copy: master sets TP and SL (POST /api/tpsl)",
                  lambda: sim.trade("r-master", "set_tpsl", symbol=SYMBOL, side="long",
-                                   **_tpsl(sim, 1.10, 0.90)), "/api/tpsl", None),
+                                   **_tpsl(sim, "1.10", "0.90")), "/api/tpsl", None),
                 ("tpsl_move", "TP/SL copy: master moves its TP",
-                 lambda: sim.trade("r-master", "set_tpsl", symbol=SYMBOL, side="long", tp=_tpsl(sim, 1.15)["tp"]),
+                 lambda: sim.trade("r-master", "set_tpsl", symbol=SYMBOL, side="long", tp=_tpsl(sim, "1.15")["tp"]),
                  "/api/tpsl", None),
                 ("replicate_reduce", "replicate: master closes part of a position",
                  lambda: sim.trade("r-master", "close", symbol=SYMBOL, side="long", size="0.3"),
@@ -128,12 +129,12 @@ def main() -> None:
                "new_position_worst_per_client": worst, "target_met": ok, "scenarios": figures})
 
 
-def _tpsl(sim: SimProcess, tp_factor: float, sl_factor: float | None = None) -> dict[str, str]:
-    """TP/SL prices around the current mark."""
-    mark = float(sim.prices()[SYMBOL])
-    out = {"tp": f"{mark * tp_factor:.1f}"}
+def _tpsl(sim: SimProcess, tp_factor: str, sl_factor: str | None = None) -> dict[str, str]:
+    """TP/SL prices around the current mark (Decimal arithmetic, like every price in the project)."""
+    mark = Decimal(str(sim.prices()[SYMBOL]))
+    out = {"tp": f"{mark * Decimal(tp_factor):.1f}"}
     if sl_factor is not None:
-        out["sl"] = f"{mark * sl_factor:.1f}"
+        out["sl"] = f"{mark * Decimal(sl_factor):.1f}"
     return out
 
 
