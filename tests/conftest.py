@@ -67,6 +67,11 @@ def client(app):
 
     with app.app_context():
         set_setting(PASSWORD_KEY, generate_password_hash("correct horse battery"))
+    return operator_client(app)
+
+
+def operator_client(app):
+    """A test client whose session is logged in as the operator."""
     test_client = app.test_client()
     with test_client.session_transaction() as session:
         session["operator"] = True

@@ -14,9 +14,10 @@ import responses
 from app.bitget.client import BitgetClient, Credentials, ServerClock
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bitget"
-BASE = "https://api.bitget.com"
+# .invalid never resolves: even a request the mock did not catch cannot leave this machine
+BASE = "https://bitget.invalid"
 SECRET = "f3b9c2a1d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d"
-API_KEY = "bg_0123456789abcdef0123456789abcdef"
+API_KEY = "bg_0123456789abcdef0123456789abcdef"  # the fake key of the shared reference fixtures
 PASSPHRASE = "Sup3r-Secret-Pass"
 NOW_MS = 1740834947195
 

@@ -94,11 +94,11 @@ def test_http_session_uses_requests_when_a_proxy_is_configured(monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    session = http_session("https://api.bitget.com")
+    session = http_session("https://bitget.invalid")
     assert isinstance(session, requests.Session)
     assert session.proxies["https"] == "http://proxy.example:3128" and session.trust_env is False
     monkeypatch.delenv("HTTPS_PROXY")
     monkeypatch.delenv("https_proxy", raising=False)
     monkeypatch.delenv("ALL_PROXY", raising=False)
     monkeypatch.delenv("all_proxy", raising=False)
-    assert isinstance(http_session("https://api.bitget.com"), PooledTransport)
+    assert isinstance(http_session("https://bitget.invalid"), PooledTransport)

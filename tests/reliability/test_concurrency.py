@@ -11,7 +11,7 @@ import pytest
 
 from app.extensions import db
 from app.models import Run
-from tests.conftest import add_account
+from tests.conftest import add_account, operator_client
 
 from .helpers import BTC, held, max_held
 
@@ -49,11 +49,7 @@ def watched(app, sim):
     return probe
 
 
-def operator(app):
-    test_client = app.test_client()
-    with test_client.session_transaction() as session:
-        session["operator"] = True
-    return test_client
+operator = operator_client  # the shared helper in tests/conftest.py
 
 
 def flashes(test_client) -> list[tuple[str, str]]:

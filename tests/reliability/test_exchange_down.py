@@ -12,7 +12,7 @@ import pytest
 from app import create_app
 from app.accounts import service as accounts
 from app.sim.server import start_simulator
-from tests.conftest import app_config
+from tests.conftest import app_config, operator_client
 
 from .helpers import BTC, RefusedPort, dump_db, wait_until
 
@@ -100,10 +100,7 @@ def logged_in(app):
 
     with app.app_context():
         set_setting(PASSWORD_KEY, generate_password_hash("correct horse battery"))
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["operator"] = True
-    return client
+    return operator_client(app)
 
 
 def timed(call):

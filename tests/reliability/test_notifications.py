@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.notify import notifier
-from tests.conftest import app_config, sim_account
+from tests.conftest import app_config, operator_client, sim_account
 
 from .helpers import BTC, Receiver
 
@@ -56,11 +56,7 @@ def notified(tmp_path, sim, receiver):
     app.extensions["replication"].executor.shutdown()
 
 
-def operator(app):
-    test_client = app.test_client()
-    with test_client.session_transaction() as session:
-        session["operator"] = True
-    return test_client
+operator = operator_client  # the shared helper in tests/conftest.py
 
 
 def texts(receiver: Receiver) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from app import create_app
 from app.config import Defaults
 from app.models import set_setting
 from app.security import PASSWORD_KEY
-from tests.conftest import add_account, app_config
+from tests.conftest import add_account, app_config, operator_client
 from tests.reliability.helpers import BTC, db_path, dump_db, held
 
 from .routes import send, write_routes
@@ -38,11 +38,7 @@ def guarded(tmp_path, sim):
     app.extensions["replication"].executor.shutdown()
 
 
-def logged_in(app):
-    test_client = app.test_client()
-    with test_client.session_transaction() as session:
-        session["operator"] = True
-    return test_client
+logged_in = operator_client  # the shared helper in tests/conftest.py
 
 
 def csrf_token(test_client, path: str = "/settings") -> str:

@@ -19,7 +19,7 @@ from app.models import set_setting
 from app.security import PASSWORD_KEY
 from app.settings_validation import clean_notification_settings
 from app.sim.server import start_simulator
-from tests.conftest import app_config, sim_account
+from tests.conftest import app_config, operator_client, sim_account
 from tests.reliability.helpers import BTC, dump_db, held
 
 from .strategies import (
@@ -69,11 +69,7 @@ def world(tmp_path_factory):
 
 @pytest.fixture
 def client(world):
-    app = world[0]
-    test_client = app.test_client()
-    with test_client.session_transaction() as session:
-        session["operator"] = True
-    return test_client
+    return operator_client(world[0])
 
 
 class Unchanged:

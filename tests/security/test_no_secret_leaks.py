@@ -12,7 +12,7 @@ import pytest
 from app import create_app
 from app.accounts import service
 from app.notify import notifier
-from tests.conftest import app_config, sim_account
+from tests.conftest import app_config, operator_client, sim_account
 from tests.reliability.helpers import BTC, Receiver, db_path
 
 from .routes import WRITE_METHODS, body_for, routes
@@ -68,9 +68,7 @@ def test_no_secret_leaks_from_any_route(tmp_path, sim, receiver, caplog):
         markers += [secret, passphrase, stored]
     bot_token = f"123456:TOKENMARK{secrets.token_hex(10)}"
     markers.append(bot_token)
-    test_client = app.test_client()
-    with test_client.session_transaction() as session:
-        session["operator"] = True
+    test_client = operator_client(app)
     assert test_client.post("/settings", data={"TELEGRAM_BOT_TOKEN": bot_token, "TELEGRAM_CHAT_ID": "-100123",
                                                "WEBHOOK_URL": f"{receiver.url}/hook", **EVENTS_ON}).status_code == 302
     sim.exchange.open_position("LeakMaster", BTC, "long", "0.1")
