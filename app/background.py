@@ -63,7 +63,8 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     now = datetime.now()
     scheduler.add_job(poller.tick, "interval", seconds=float(app.config["POLL_INTERVAL_SECONDS"]),
                       id="poll-master", next_run_time=now)
-    scheduler.add_job(lambda: safe(refresh_accounts, app), "interval",
+    # the master is read by every poll already; this job keeps the clients' balances fresh
+    scheduler.add_job(lambda: safe(lambda a: refresh_accounts(a, clients_only=True), app), "interval",
                       seconds=float(app.config["CLIENT_REFRESH_SECONDS"]), id="refresh-accounts", next_run_time=now)
     scheduler.add_job(lambda: safe(take_snapshots, app), "interval",
                       seconds=float(app.config["SNAPSHOT_INTERVAL_SECONDS"]), id="snapshots",

@@ -17,8 +17,7 @@ from .replication.service import link_of, settings_of
 from .replication.state import ClientState, Link, MasterState
 from .serialize import position_to_dict, text
 from .state import AccountView
-
-STALE_AFTER_SECONDS = 60.0
+from .watchdog import current_problems
 
 
 def build_state(app: Flask) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def build_state(app: Flask) -> dict[str, Any]:
         "clients": clients,
         "totals": totals(clients),
         "last_run": run_to_dict(last_run) if last_run else None,
-        "banners": banners(app, master, master_view, clients),
+        "banners": current_problems(app, accounts),
     }
 
 
@@ -124,7 +123,7 @@ def sync_state(account: Account, view: AccountView | None, links: list[Link], ma
         positions=view.positions, settings=settings_of(account), links=tuple(links),
         symbol_settings=cache.symbol_settings(account.id),
         following_since_ms=int(account.following_since.timestamp() * 1000),
-        open_block_reason=open_block_reason(account, view),
+        open_block_reason=open_block_reason(account),
     )
     plan = plan_replication(master, [state], contracts)[0]
     if plan.operations:
@@ -140,10 +139,3 @@ def totals(clients: list[dict[str, Any]]) -> dict[str, Any]:
 
     return {"equity": total("equity"), "available": total("available"), "unrealized_pl": total("unrealized_pl"),
             "positions": sum(c["positions_count"] for c in clients), "clients": len(clients)}
-
-
-def banners(app: Flask, master: Account | None, view: AccountView | None, clients: list[dict]) -> list[dict[str, str]]:
-    """Watchdog warnings shown on top of the page."""
-    from .watchdog import current_problems
-
-    return current_problems(app, master, view, clients)

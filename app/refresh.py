@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 
 from flask import Flask
 
@@ -17,10 +18,12 @@ log = logging.getLogger(__name__)
 PROBE_SYMBOL = "BTCUSDT"  # the per-symbol account read also tells the position mode
 
 
-def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None) -> int:
+def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, clients_only: bool = False) -> int:
     """Read balance and positions of the given (default: all enabled) accounts; returns how many failed."""
     with app.app_context():
         query = db.session.query(Account).filter_by(enabled=True)
+        if clients_only:
+            query = query.filter_by(role="client")
         if account_ids is not None:
             query = query.filter(Account.id.in_(list(account_ids)))
         gateway = app.extensions["gateway"]
@@ -41,7 +44,7 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
                                  unrealized_pl=balance.unrealized_pl, margin_used=balance.margin_used)
         else:
             info = client.account(PROBE_SYMBOL)
-            margin_used = sum((p.margin_size for p in positions), start=info.equity * 0)
+            margin_used = sum((p.margin_size for p in positions), start=Decimal(0))
             cache.record_success(account_id, positions=positions, equity=info.equity, available=info.available,
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
             cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(

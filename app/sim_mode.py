@@ -84,7 +84,7 @@ def seed_demo_accounts(app: Flask) -> int:
     if runner.server is None or db.session.query(Account.id).first() is not None:
         return 0
     exchange = runner.server.exchange
-    existing = {a["name"]: a for a in exchange.list_accounts()} if hasattr(exchange, "list_accounts") else {}
+    existing = {a["name"]: a for a in exchange.list_accounts()}  # a kept sim state already has them
     created = 0
     for name, role, equity, pos_mode in SEED_ACCOUNTS:
         creds = existing.get(name) or exchange.create_account(name=name, balance=equity, pos_mode=pos_mode)

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flask import Flask
+
+from .extensions import db
+from .models import Account
 
 STALE_POLLS = 3
 
 
-def current_problems(app: Flask, master, master_view, clients: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Banners for the dashboard: stale master polling, failed authentication."""
+def current_problems(app: Flask, accounts: list[Account]) -> list[dict[str, str]]:
+    """Banners for the dashboard: stale master polling, failed authentication (from the cache; no exchange calls)."""
     problems: list[dict[str, str]] = []
+    master = next((a for a in accounts if a.is_master), None)
     if master is None:
         problems.append({"key": "no-master", "level": "info", "text": "Add a master account to start copying."})
         return problems
@@ -24,13 +27,13 @@ def current_problems(app: Flask, master, master_view, clients: list[dict[str, An
         problems.append({"key": "master-stale", "level": "error",
                          "text": f"The master has not been polled successfully for {STALE_POLLS} intervals "
                                  f"(last success {age}): {status.last_error}"})
-    if master_view is not None and master_view.auth_failed:
-        problems.append({"key": f"auth-{master.id}", "level": "error",
-                         "text": f"Master {master.name}: authentication failed - {master_view.error}"})
-    for client in clients:
-        if client.get("auth_failed"):
-            problems.append({"key": f"auth-{client['id']}", "level": "error",
-                             "text": f"Client {client['name']}: authentication failed - {client['error']}"})
+    views = app.extensions["state"].all()
+    for account in accounts:  # master first (the caller's order)
+        view = views.get(account.id)
+        if view is not None and view.auth_failed:
+            who = "Master" if account.is_master else "Client"
+            problems.append({"key": f"auth-{account.id}", "level": "error",
+                             "text": f"{who} {account.name}: authentication failed - {view.error}"})
     return problems
 
 
@@ -42,11 +45,11 @@ class Watchdog:
 
     def check(self, app: Flask) -> tuple[list[str], list[str]]:
         """Compare with the last check; notify what appeared and what recovered."""
-        from .dashboard_state import build_state
         from .notify import notify
 
         with app.app_context():
-            problems = {p["key"]: p["text"] for p in build_state(app)["banners"] if p["level"] == "error"}
+            accounts = db.session.query(Account).order_by(Account.role.desc(), Account.name).all()
+            problems = {p["key"]: p["text"] for p in current_problems(app, accounts) if p["level"] == "error"}
         appeared = [k for k in problems if k not in self.active]
         recovered = [k for k in self.active if k not in problems]
         for key in appeared:

@@ -13,12 +13,11 @@ from ..models import Account, get_setting, set_setting, utcnow
 if TYPE_CHECKING:
     from flask import Flask
 
-    from ..state import AccountView
 
 log = logging.getLogger(__name__)
 
 
-def open_block_reason(account: Account, view: AccountView | None = None) -> str | None:
+def open_block_reason(account: Account) -> str | None:
     """Why opening is blocked for this client right now (None when it may open)."""
     fired = account.loss_fired_at
     if fired is None:

@@ -149,7 +149,7 @@ class ReplicationService:
                 settings=settings_of(account),
                 links=tuple(link_of(row) for row in account.links),
                 following_since_ms=int(account.following_since.timestamp() * 1000),
-                open_block_reason=open_block_reason(account, view),
+                open_block_reason=open_block_reason(account),
                 known_pos_mode=(view.pos_mode if view and view.pos_mode else account.position_mode),
             ))
         return jobs
@@ -254,7 +254,7 @@ class ReplicationService:
         ops = [{"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side,
                 "size": plain(op.size), "reason": op.reason}
                for op in plan.operations]
-        skips = [f"{s.symbol} {s.hold_side}: {s.reason}" if s.symbol else s.reason for s in plan.skips]
+        skips = skip_texts(plan)
         if ops:
             status, message = "ok", "; ".join(o["reason"] for o in ops)
         elif skips:
@@ -282,9 +282,14 @@ class ReplicationService:
         return body
 
 
+def skip_texts(plan: ClientPlan) -> list[str]:
+    """Each skip as 'SYMBOL side: reason' (client-wide skips have no symbol)."""
+    return [f"{s.symbol} {s.hold_side}: {s.reason}" if s.symbol else s.reason for s in plan.skips]
+
+
 def describe(job: ClientJob, plan: ClientPlan, result) -> AccountOutcome:
     """Turn what happened into one status and a readable message."""
-    skips = [f"{s.symbol} {s.hold_side}: {s.reason}" if s.symbol else s.reason for s in plan.skips]
+    skips = skip_texts(plan)
     done = [op.reason for op in result.done]
     if result.failed is not None:
         message = f"{result.failed.reason}: {result.error}"
