@@ -19,15 +19,12 @@ class ReplicationLock:
         self.path = path
 
     @contextmanager
-    def hold(self, action: str, trigger: str) -> Iterator[None]:
-        """Hold the lock for one action or raise BusyError at once."""
+    def hold(self, action: str, trigger: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold the lock for one action; wait up to `wait` seconds for a running one, then raise BusyError."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BusyError(self._busy_message(fd)) from None
+            self._acquire(fd, wait)
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"action": action, "trigger": trigger, "since": time.time()}).encode(), 0)
             try:
@@ -37,6 +34,17 @@ class ReplicationLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def _acquire(self, fd: int, wait: float) -> None:
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BusyError(self._busy_message(fd)) from None
+            time.sleep(0.05)
 
     @staticmethod
     def _busy_message(fd: int) -> str:
