@@ -36,6 +36,11 @@ class Defaults:
     # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout).
     BITGET_IP_LIMIT_PER_MINUTE = 5000
     BITGET_TIMEOUT_SECONDS = 10.0
+    # A cached client equity older than this is re-read before a new copy is skipped on it (new copies are
+    # always sized from equity read in their run).
+    SIZING_MAX_AGE_SECONDS = 5.0
+    # An empty master position list after one with positions is confirmed by a second read after this wait.
+    MASTER_EMPTY_CONFIRM_SECONDS = 0.5
     # After each run, look up every copy's fill price and slippage in the background (one read per order).
     MEASURE_FILLS = True
     # Notifications (optional).

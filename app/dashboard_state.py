@@ -7,14 +7,14 @@ from typing import Any
 
 from flask import Flask
 
+from .autofollow import active_off_reason, off_banner
 from .extensions import db
 from .models import Account, PositionLink, Run, RunResult
 from .poller import auto_follow_enabled
-from .replication.loss import open_block_reason
 from .replication.planner import plan_replication
 from .replication.runs import run_to_dict
-from .replication.service import link_of, settings_of
-from .replication.state import ClientState, Link, MasterState
+from .replication.service import cached_client_state, link_of
+from .replication.state import Link, MasterState
 from .serialize import position_to_dict, text
 from .state import AccountView
 from .watchdog import current_problems
@@ -45,13 +45,14 @@ def build_state(app: Flask) -> dict[str, Any]:
         "now": time.time(),
         "exchange": app.config["EXCHANGE"],
         "auto_follow": auto_follow_enabled(app),
+        "auto_follow_off_reason": active_off_reason(app),
         "poller": {"last_success_at": poller.last_success_at, "last_error": poller.last_error,
                    "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
         "master": master_row(master, master_view) if master else None,
         "clients": clients,
         "totals": totals(clients),
         "last_run": run_to_dict(last_run) if last_run else None,
-        "banners": current_problems(app, accounts),
+        "banners": current_problems(app, accounts) + [b for b in [off_banner(app)] if b],
     }
 
 
@@ -118,13 +119,9 @@ def sync_state(account: Account, view: AccountView | None, links: list[Link], ma
         return "error", view.error
     if master is None or not contracts or view.pos_mode is None:
         return "unknown", "waiting for the master's state"
-    state = ClientState(
-        account_id=account.id, name=account.name, equity=view.equity or Decimal(0), pos_mode=view.pos_mode,
-        positions=view.positions, settings=settings_of(account), links=tuple(links),
-        symbol_settings=cache.symbol_settings(account.id),
-        following_since_ms=int(account.following_since.timestamp() * 1000),
-        open_block_reason=open_block_reason(account),
-    )
+    state = cached_client_state(account, view, cache, links)
+    if state is None:
+        return "unknown", "not read yet"
     plan = plan_replication(master, [state], contracts)[0]
     if plan.operations:
         return "drift", "; ".join(op.reason for op in plan.operations[:4])

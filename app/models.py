@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -103,6 +104,11 @@ class Account(db.Model):
     below_min_rule: Mapped[str] = mapped_column(String(16), default="skip", nullable=False)
     round_up_max_factor: Mapped[Decimal] = mapped_column(DecimalString, default=Decimal("2"), nullable=False)
     copy_existing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    reenter_after_external_close: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # the Bitget uid behind the keys (key-info endpoint); links made under another uid are not this account's
+    bitget_uid: Mapped[str | None] = mapped_column(String(32))
+    # last link generation handed out: every new link gets the next one, so clientOids are never reused
+    link_seq: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
     links: Mapped[list[PositionLink]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True
@@ -131,8 +137,48 @@ class PositionLink(db.Model):
     hold_side: Mapped[str] = mapped_column(String(8), nullable=False)
     factor: Mapped[Decimal] = mapped_column(DecimalString, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    generation: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    uid: Mapped[str | None] = mapped_column(String(32))
+    # False from the moment the link is written until the opening order is acknowledged
+    opened: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # set when the copy disappeared without the copier closing it (then it is not re-opened)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    master_opened_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # the master's size and average entry when the copy was last brought to its target
+    master_size: Mapped[Decimal | None] = mapped_column(DecimalString)
+    master_entry: Mapped[Decimal | None] = mapped_column(DecimalString)
+    # the TP/SL plans the copier placed on this copy (only these are ever modified or cancelled)
+    tp_order_id: Mapped[str | None] = mapped_column(String(64))
+    sl_order_id: Mapped[str | None] = mapped_column(String(64))
 
     account: Mapped[Account] = relationship(back_populates="links")
+
+
+class OrderIntent(db.Model):
+    """An order the copier decided to send, written before it is sent; its clientOid survives restarts."""
+
+    __tablename__ = "order_intent"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_oid", name="uq_intent_account_oid"),
+        Index("ix_intent_account_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    generation: Mapped[int] = mapped_column(Integer, nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    hold_side: Mapped[str] = mapped_column(String(8), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    client_oid: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[Decimal | None] = mapped_column(DecimalString)
+    # pending (written, unanswered) | acked | refused (the exchange said no) | unknown (no clear answer)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    run_uid: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
 
 class Run(db.Model):

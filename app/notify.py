@@ -144,11 +144,25 @@ def run_text(report: dict[str, Any], with_skips: bool = False) -> str:
 
 
 def notify_run(app: Flask, report: dict[str, Any]) -> None:
-    """One message per run (skip reasons included when the 'skips' event is on), plus one per auto-follow failure."""
-    counts = report.get("counts") or {}
+    """One summary per run that was recorded (skip reasons included when the 'skips' event is on)."""
+    if report.get("discarded"):
+        return
     summary = {k: report.get(k) for k in ("run_id", "action", "trigger", "status", "counts")}
     with app.app_context():
         with_skips = event_enabled(app, "skips")
     notify(app, "run_summary", run_text(report, with_skips), summary)
-    if counts.get("failed") and report.get("trigger") == "poller":
-        notify(app, "failures", "[copier] auto-follow failure\n" + run_text(report), summary)
+
+
+_HEALTH_TEXT = {
+    "failing": "[copier] PROBLEM: client {name} is failing: {message}",
+    "still_failing": "[copier] STILL FAILING: client {name} ({failures} attempts): {message}",
+    "recovered": "[copier] RECOVERED: client {name} {message}",
+}
+
+
+def notify_health(app: Flask, events: list) -> None:
+    """One message per client problem: when it starts, an hourly reminder while it lasts, when it is over."""
+    for event in events:
+        text = _HEALTH_TEXT[event.kind].format(name=event.name, message=event.message[:500], failures=event.failures)
+        notify(app, "failures", text, {"account": event.name, "account_id": event.account_id, "state": event.kind,
+                                       "failures": event.failures})

@@ -1,4 +1,9 @@
-"""Master polling: detect position changes and, with auto-follow on, replicate at once."""
+"""Master polling, level-triggered: every tick reads the master and, with auto-follow on, reconciles every
+client whose plan has operations (drift), judged on the cached client states so it costs no requests.
+
+The master is read while the replication lock is held, so a run never acts on a read taken before another
+run (a close-all, say) finished. A change of the master is reported, but it is not what triggers a run.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,12 +13,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask import Flask
+from sqlalchemy.orm import selectinload
 
 from .bitget.errors import BitgetError
 from .bitget.models import Position
 from .errors import BusyError, CopierError
 from .extensions import db
 from .models import Account, get_setting, set_setting
+from .replication.planner import plan_replication
+from .replication.state import MasterState
 
 log = logging.getLogger(__name__)
 AUTO_FOLLOW_KEY = "auto_follow"
@@ -85,12 +93,13 @@ def set_auto_follow(on: bool) -> None:
 
 
 class MasterPoller:
-    """One tick = read the master, detect changes, maybe replicate. Tested without the scheduler."""
+    """One tick = take the lock, read the master, find drifting clients, reconcile them. Tested without the scheduler."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.status = PollerStatus()
         self._last: Signature | None = None
+        self.reconcile_all = True  # the first tick after a start reconciles every client
 
     def tick(self) -> list[Change]:
         """Poll once; never raises (errors are recorded with backoff)."""
@@ -100,6 +109,8 @@ class MasterPoller:
         with self.app.app_context():
             try:
                 return self._tick(now)
+            except BusyError:
+                return []  # another run holds the lock: the next tick looks again
             except (BitgetError, CopierError) as exc:
                 self._failed(str(exc))
             except Exception as exc:  # a tick must never kill the scheduler
@@ -115,31 +126,35 @@ class MasterPoller:
             self.status.last_success_at = time.time()
             return []
         service = self.app.extensions["replication"]
-        state = service.read_master(master)
+        with service.lock.hold("poll", "poller"):
+            state = service.read_master(master)
+            changes = self._observe(state)
+            if not auto_follow_enabled(self.app):
+                self.status.pending = False
+                return changes
+            due = drifting_clients(self.app, state, everyone=self.reconcile_all)
+            self.status.pending = bool(due)
+            if due:
+                report = service.replicate_locked("replicate", "poller", master=state, account_ids=due,
+                                                  detected_at=detected_at)
+                self.reconcile_all = False
+                from .notify import notify_run
+
+                notify_run(self.app, report)
+            else:
+                self.reconcile_all = False
+        return changes
+
+    def _observe(self, state) -> list[Change]:
         sig = signature(state.positions)
         changes = detect_changes(self._last, sig)
         self._last = sig
         self.status.last_success_at, self.status.failures, self.status.next_attempt_at = time.time(), 0, 0.0
         self.status.last_error = None
         if changes:
-            self.status.pending = True
             self.status.last_changes = [f"{c.kind} {c.symbol} {c.hold_side} ({c.detail})" for c in changes]
             log.info("master changed: %s", "; ".join(self.status.last_changes))
-        if self.status.pending and auto_follow_enabled(self.app):
-            self._follow(service, state, detected_at)
-        elif not auto_follow_enabled(self.app):
-            self.status.pending = False
         return changes
-
-    def _follow(self, service, state, detected_at: float) -> None:
-        try:
-            report = service.replicate("poller", master=state, detected_at=detected_at)
-        except BusyError:
-            return  # stays pending: the next tick tries again
-        self.status.pending = report.get("status") in ("failed", "partial")
-        from .notify import notify_run
-
-        notify_run(self.app, report)
 
     def _failed(self, message: str) -> None:
         status = self.status
@@ -149,3 +164,32 @@ class MasterPoller:
         backoff = min(MAX_BACKOFF_SECONDS, interval * (2 ** min(status.failures - 1, 6)))
         status.next_attempt_at = time.time() + (backoff if status.failures > 1 else 0)
         log.warning("master poll failed (%d in a row, next try in %.0fs): %s", status.failures, backoff, message)
+
+
+def drifting_clients(app: Flask, master: MasterState, *, everyone: bool = False) -> list[int]:
+    """Enabled clients due for a reconcile: their cached plan has operations, or their state is unknown.
+
+    A client in its failure backoff waits for its turn (or for the master to change); a plan of skips alone
+    is not drift.
+    """
+    from .replication.health import master_signature
+    from .replication.service import cached_client_state
+
+    service = app.extensions["replication"]
+    cache = service.cache
+    contracts = app.extensions["gateway"].contracts()
+    now_sig = master_signature(master.positions)
+    accounts = db.session.query(Account).options(selectinload(Account.links)).filter_by(
+        role="client", enabled=True).order_by(Account.id).all()
+    due = []
+    for account in accounts:
+        if not service.health.due(account.id, now_sig):
+            continue
+        state = cached_client_state(account, cache.get(account.id), cache)
+        if everyone or state is None:
+            due.append(account.id)
+            continue
+        plan = plan_replication(master, [state], contracts)[0]
+        if plan.operations:
+            due.append(account.id)
+    return due

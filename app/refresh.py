@@ -27,10 +27,27 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
         if account_ids is not None:
             query = query.filter(Account.id.in_(list(account_ids)))
         gateway = app.extensions["gateway"]
-        jobs = [(a.id, a.role, gateway.client_for(a)) for a in query.all()]
+        accounts = query.all()
+        jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
+        unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
     outcomes = service.executor.map(lambda job: refresh_one(app, *job), jobs)
+    learn_uids(app, [o.item for o in outcomes if o.item[0] in unknown_uid and o.error is None and o.value])
     return sum(1 for o in outcomes if o.error is not None or o.value is False)
+
+
+def learn_uids(app: Flask, jobs: Sequence[tuple[int, str, object]]) -> None:
+    """Read the Bitget uid behind each account's keys once (links record it), off the replication's path."""
+    if not jobs:
+        return
+    outcomes = app.extensions["replication"].executor.map(lambda job: job[2].key_info().user_id, jobs)
+    learnt = {o.item[0]: o.value for o in outcomes if o.error is None and o.value}
+    if not learnt:
+        return
+    with app.app_context():
+        for account in db.session.query(Account).filter(Account.id.in_(list(learnt))).all():
+            account.bitget_uid = account.bitget_uid or learnt[account.id]
+        db.session.commit()
 
 
 def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
@@ -49,7 +66,7 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
             cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
                 info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
-            check_loss_limits(app, account_id, info.equity)
+            check_loss_limits(app, account_id, client, info.equity, positions)
         return True
     except BitgetError as exc:
         cache.record_error(account_id, str(exc), auth=isinstance(exc, AuthError))

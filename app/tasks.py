@@ -9,6 +9,7 @@ from collections.abc import Callable
 from flask import Flask
 
 log = logging.getLogger(__name__)
+_start_lock = threading.Lock()  # a task is added and started in one step, so a waiter never sees it unstarted
 
 
 def run_in_background(app: Flask, name: str, work: Callable[[], object]) -> threading.Thread:
@@ -24,14 +25,20 @@ def run_in_background(app: Flask, name: str, work: Callable[[], object]) -> thre
             tasks.discard(threading.current_thread())
 
     thread = threading.Thread(target=body, name=name, daemon=True)
-    tasks.add(thread)
-    thread.start()
+    with _start_lock:
+        tasks.add(thread)
+        thread.start()
     return thread
 
 
 def wait_for_background(app: Flask, timeout: float = 10.0) -> bool:
     """Wait until every tracked background task has finished."""
     end = time.monotonic() + timeout
-    for thread in list(app.extensions.get("background_tasks", ())):
-        thread.join(max(0.0, end - time.monotonic()))
+    while time.monotonic() < end:
+        with _start_lock:
+            pending = list(app.extensions.get("background_tasks", ()))
+        if not pending:
+            break
+        for thread in pending:
+            thread.join(max(0.0, end - time.monotonic()))
     return not app.extensions.get("background_tasks")

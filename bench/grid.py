@@ -34,6 +34,7 @@ GRID_L = (0, 50, 100)
 MASTER_SIZE = "0.5"          # BTC; clients size by equity ratio (5000 / 100000) -> 0.025
 MASTER_BALANCE = "100000"
 PER_CLIENT_CPU_S = 0.004      # rough per-client CPU cost used only to size the baseline sample
+CLOSEALL_ROUND_TRIPS = 2      # a flat-after-close account: the flash close, then its four reads together
 
 
 def parse_args(kind: str) -> argparse.Namespace:
@@ -139,8 +140,8 @@ def run_cell(sim: SimProcess, kind: str, clients: int, latency_ms: int, args: ar
     runs.sort(key=lambda r: r[0])
     measured, (req_med, req_max), lat, (cpu_app, cpu_sim) = runs[len(runs) // 2]  # the median run
     # critical path of one client: replicate = master read (positions || balance: 1 RT) + the client's own
-    # sequential requests; close-all = the account's own sequential requests (flash close, re-read)
-    round_trips = req_med + (1 if kind == "fanout" else 0)
+    # sequential requests; close-all = flash close, then positions, orders and both plan lists read together
+    round_trips = req_med + 1 if kind == "fanout" else min(req_med, CLOSEALL_ROUND_TRIPS)
     ideal = round_trips * latency_ms / 1000
 
     baseline = None

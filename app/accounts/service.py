@@ -56,6 +56,7 @@ def update_account(account_id: int, data: Mapping[str, Any]) -> Account:
     _check_conflicts(clean, account_id=account.id)
     if any(field in clean for field in (*CREDENTIAL_FIELDS, "demo")):
         forget_exchange_state(account_id)  # other keys may mean another exchange account
+        pin_links_to_uid(account)
     if clean.get("enabled") and not account.enabled:
         account.following_since = utcnow()  # re-enabled: only follow what the master opens from now on
     _apply(account, clean)
@@ -71,9 +72,18 @@ def delete_account(account_id: int) -> None:
 
 
 def forget_exchange_state(account_id: int) -> None:
-    """Drop the cached client, balances, positions and symbol settings of an account."""
+    """Drop the cached client, balances, positions, symbol settings and failure streak of an account."""
     current_app.extensions["gateway"].forget(account_id)
     current_app.extensions["state"].forget(account_id)
+    current_app.extensions["replication"].health.forget(account_id)
+
+
+def pin_links_to_uid(account: Account) -> None:
+    """New keys: the links belong to the uid known so far; the next sync learns the new uid and compares."""
+    for link in account.links:
+        if link.uid is None and account.bitget_uid:
+            link.uid = account.bitget_uid
+    account.bitget_uid = None
 
 
 def _check_conflicts(clean: Mapping[str, Any], account_id: int | None) -> None:
@@ -137,6 +147,7 @@ def account_to_dict(account: Account) -> dict[str, Any]:
         "below_min_rule": account.below_min_rule,
         "round_up_max_factor": str(account.round_up_max_factor),
         "copy_existing": account.copy_existing,
+        "reenter_after_external_close": account.reenter_after_external_close,
         "position_mode": account.position_mode,
         "verified_at": _iso(account.verified_at),
         "verify_ok": account.verify_ok,

@@ -133,6 +133,7 @@ FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "enabled": parse_bool,
     "paused": parse_bool,
     "copy_existing": parse_bool,
+    "reenter_after_external_close": parse_bool,
     "sizing_mode": lambda v, f: parse_choice(v, f, SIZING_MODES),
     "sizing_value": lambda v, f: parse_decimal(v, f, low=Decimal(0), high=BIG),
     "max_leverage": lambda v, f: optional(parse_int)(v, f, low=1, high=125),
@@ -151,7 +152,8 @@ LABELS = {
     "max_leverage": "Max leverage", "max_notional": "Max notional (USDT)", "max_open_positions": "Max open positions",
     "daily_loss_limit": "Daily loss limit (USDT)", "drawdown_limit_pct": "Drawdown limit (%)",
     "slippage_pct": "Entry slippage guard (%)", "round_up_max_factor": "Round-up max factor",
-    "copy_existing": "Copy existing positions", "below_min_rule": "Below-minimum rule",
+    "copy_existing": "Copy existing positions",
+    "reenter_after_external_close": "Re-enter after an external close", "below_min_rule": "Below-minimum rule",
 }
 
 

@@ -36,6 +36,7 @@ from .models import (
     AccountBalance,
     BatchResult,
     Contract,
+    FillPage,
     KeyInfo,
     Order,
     OrderAck,
@@ -372,6 +373,15 @@ class BitgetClient:
         params = {"symbol": symbol.upper(), "productType": self.product_type, "orderId": order_id,
                   "clientOid": client_oid}
         return Order.from_wire(self._get(f"{MIX}/order/detail", params) or {})
+
+    def fills(self, symbol: str | None = None, start_time: int | None = None, end_time: int | None = None,
+              id_less_than: str | None = None, limit: int = 100) -> FillPage:
+        """One page of executions, newest first (page on with id_less_than=page.end_id)."""
+        params = {"productType": self.product_type, "symbol": symbol.upper() if symbol else None,
+                  "startTime": str(start_time) if start_time is not None else None,
+                  "endTime": str(end_time) if end_time is not None else None,
+                  "idLessThan": id_less_than, "limit": str(max(1, min(PAGE_SIZE, int(limit))))}
+        return FillPage.from_wire(self._get(f"{MIX}/order/fills", params))
 
     # --- TP/SL -----------------------------------------------------------------------------------------
     def place_tpsl(self, *, symbol: str, plan_type: str, trigger_price: Decimal, hold_side: str,

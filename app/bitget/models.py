@@ -432,3 +432,56 @@ class KeyInfo:
             ips=str(data.get("ips") or ""),
             trader_type=str(data.get("traderType") or ""),
         )
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution (GET /api/v2/mix/order/fills): realized profit and fee (negative = paid) per fill."""
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    price: Decimal
+    base_volume: Decimal
+    profit: Decimal
+    fee: Decimal  # sum of feeDetail[].totalFee, negative when paid
+    side: str
+    trade_side: str
+    c_time: int | None
+
+    @property
+    def realized(self) -> Decimal:
+        """What this fill did to the balance: profit plus (signed) fee."""
+        return self.profit + self.fee
+
+    @classmethod
+    def from_wire(cls, row: Mapping[str, Any]) -> Fill:
+        """Build from one fillList row."""
+        fees = row.get("feeDetail") or []
+        return cls(
+            trade_id=str(row.get("tradeId", "")),
+            order_id=str(row.get("orderId", "")),
+            symbol=str(row.get("symbol", "")).upper(),
+            price=dec(row.get("price")),
+            base_volume=dec(row.get("baseVolume")),
+            profit=dec(row.get("profit")),
+            fee=sum((dec(item.get("totalFee")) for item in fees if isinstance(item, Mapping)), start=ZERO),
+            side=str(row.get("side", "")),
+            trade_side=str(row.get("tradeSide", "")),
+            c_time=ms(row.get("cTime")),
+        )
+
+
+@dataclass(frozen=True)
+class FillPage:
+    """One page of fills, newest first; end_id is the cursor for the next (older) page."""
+
+    fills: tuple[Fill, ...]
+    end_id: str | None
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any] | None) -> FillPage:
+        """Build from the fills data object (fillList may be null)."""
+        data = data or {}
+        return cls(fills=tuple(Fill.from_wire(row) for row in data.get("fillList") or []),
+                   end_id=opt_str(data.get("endId")))

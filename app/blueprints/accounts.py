@@ -17,7 +17,7 @@ bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 def account_not_found(exc: NotFoundError):
     """An unknown account id is a 404 page, not a 500."""
     return render_template("dashboard/missing.html", what="such account"), 404
-CHECKBOXES = ("demo", "enabled", "paused", "copy_existing")
+CHECKBOXES = ("demo", "enabled", "paused", "copy_existing", "reenter_after_external_close")
 
 
 def form_data() -> dict[str, Any]:

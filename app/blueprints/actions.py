@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 
+from ..autofollow import set_by_operator
 from ..errors import CopierError
 from ..notify import notify_run
-from ..poller import set_auto_follow
 
 bp = Blueprint("actions", __name__, url_prefix="/actions")
 
@@ -74,9 +74,9 @@ def close_symbol():
 
 @bp.post("/auto-follow")
 def auto_follow():
-    """Turn auto-follow on or off."""
+    """Turn auto-follow on or off (on again clears the emergency-close notice)."""
     on = request.form.get("on") == "1"
-    set_auto_follow(on)
+    set_by_operator(on)
     flash(f"Auto-follow is {'on' if on else 'off'}.")
     return redirect(url_for("dashboard.index"))
 

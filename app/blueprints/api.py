@@ -238,16 +238,17 @@ def equity():
 
 @bp.route("/auto-follow", methods=["GET", "POST"])
 def auto_follow():
-    """Read or set the auto-follow toggle: {"on": true|false}."""
+    """Read or set the auto-follow toggle: {"on": true|false}; on again clears the emergency-close notice."""
     from flask import current_app
 
-    from ..poller import auto_follow_enabled, set_auto_follow
+    from ..autofollow import set_by_operator
+    from ..poller import auto_follow_enabled
 
     if request.method == "POST":
         data = action_body(("on",))
         if not isinstance(data.get("on"), bool):
             raise ValidationError('Send {"on": true} or {"on": false}.', field="on")
-        set_auto_follow(data["on"])
+        set_by_operator(data["on"])
     return jsonify({"on": auto_follow_enabled(current_app)})
 
 

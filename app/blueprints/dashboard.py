@@ -113,9 +113,10 @@ def settings():
     """Auto-follow, notification destinations and per-event toggles."""
     from flask import flash, redirect, url_for
 
+    from ..autofollow import active_off_reason, set_by_operator
     from ..models import get_setting, set_setting
     from ..notify import EVENTS, notify
-    from ..poller import auto_follow_enabled, set_auto_follow
+    from ..poller import auto_follow_enabled
     from ..settings_validation import clean_notification_settings
 
     error = None
@@ -136,11 +137,12 @@ def settings():
                 set_setting(f"notify.{key}", value)
             for event in EVENTS:
                 set_setting(f"notify.event.{event}", "1" if request.form.get(f"event_{event}") else "0")
-            set_auto_follow(bool(request.form.get("auto_follow")))
+            set_by_operator(bool(request.form.get("auto_follow")))
             flash("Settings saved.")
             return redirect(url_for("dashboard.settings"))
     values = {key: get_setting(f"notify.{key}") or "" for key in SETTING_FIELDS}
     token_set = bool(values.pop("TELEGRAM_BOT_TOKEN") or current_app.config.get("TELEGRAM_BOT_TOKEN"))
     events = {event: get_setting(f"notify.event.{event}", "1") == "1" for event in EVENTS}
     return render_template("dashboard/settings.html", values=values, token_set=token_set, events=events,
-                           auto_follow=auto_follow_enabled(current_app), error=error), (422 if error else 200)
+                           auto_follow=auto_follow_enabled(current_app),
+                           auto_follow_off_reason=active_off_reason(current_app), error=error), (422 if error else 200)

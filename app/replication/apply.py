@@ -5,12 +5,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ..bitget.client import BitgetClient
-from ..bitget.errors import BitgetError
+from ..bitget.errors import BitgetError, RetryableError
 from ..serialize import plain
-from .orders import make_client_oid, order_kwargs, tpsl_hold_side
+from .intents import IntentBook
+from .orders import order_kwargs, tpsl_hold_side
 from .planner import ClientPlan, Operation
 from .state import SymbolSettings
 
@@ -23,35 +24,66 @@ class ApplyResult:
 
     done: list[Operation] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
-    failed: Operation | None = None
-    error: BitgetError | None = None
+    failures: list[tuple[Operation, BitgetError]] = field(default_factory=list)
+    blocked: list[Operation] = field(default_factory=list)  # not tried: an earlier step on its symbol failed
+
+    @property
+    def failed(self) -> Operation | None:
+        """The first operation that failed."""
+        return self.failures[0][0] if self.failures else None
+
+    @property
+    def error(self) -> BitgetError | None:
+        """The first failure's error."""
+        return self.failures[0][1] if self.failures else None
+
+    @property
+    def failed_symbols(self) -> set[str]:
+        """Symbols on which something failed."""
+        return {op.symbol for op, _ in self.failures}
+
+
+class LinkHooks(Protocol):
+    """What the applier tells the link records as orders are answered."""
+
+    def generation_for_open(self, op: Operation) -> int: ...
+    def generation_of(self, op: Operation) -> int: ...
+    def opened(self, op: Operation) -> None: ...
+    def open_refused(self, op: Operation) -> None: ...
+    def closed(self, op: Operation) -> None: ...
+    def tpsl_placed(self, op: Operation, order_id: str | None) -> None: ...
 
 
 @dataclass
 class PlanApplier:
-    """Executes operations for one account; stops at the first failure (later steps depend on earlier ones)."""
+    """Executes one account's operations in order; a failure stops only the later steps of its own symbol.
+
+    Closes come first in every plan, so a refused open on one symbol never keeps another symbol's copy open.
+    """
 
     client: BitgetClient
-    run_uid: str
     account_id: int
     pos_mode: str
     settings: dict[str, SymbolSettings]
     learn: Callable[[str, SymbolSettings], None]
-    before_open: Callable[[Operation], None]
-    after_close: Callable[[Operation], None]
+    links: LinkHooks
+    intents: IntentBook
     detected_at: float | None = None
     master_entries: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
     def apply(self, plan: ClientPlan) -> ApplyResult:
-        """Run every operation of the plan in order."""
+        """Run every operation of the plan in order, symbol by symbol independent."""
         result = ApplyResult()
         for op in plan.operations:
+            if op.symbol in result.failed_symbols:
+                result.blocked.append(op)
+                continue
             started = time.time()
             try:
                 record = self._execute(op)
             except BitgetError as exc:
-                result.failed, result.error = op, exc
-                return result
+                result.failures.append((op, exc))
+                continue
             result.done.append(op)
             if record is not None:
                 result.orders.append(self._timed(record, started))
@@ -71,9 +103,6 @@ class PlanApplier:
     def _margin_mode(self, op: Operation) -> str:
         known = self.settings.get(op.symbol)
         return op.margin_mode or (known.margin_mode if known else "crossed")
-
-    def _oid(self, op: Operation) -> str:
-        return make_client_oid(self.run_uid, self.account_id, op.symbol, op.hold_side, op.step)
 
     def _do_set_margin_mode(self, op: Operation) -> None:
         self.client.set_margin_mode(op.symbol, op.margin_mode)
@@ -97,41 +126,61 @@ class PlanApplier:
         self.settings[op.symbol] = learnt
         self.learn(op.symbol, learnt)
 
-    def _order(self, op: Operation) -> dict[str, Any]:
-        oid = self._oid(op)
+    def _order(self, op: Operation, generation: int) -> dict[str, Any]:
+        intent = self.intents.begin(op, generation)
         kwargs = order_kwargs(op, self.pos_mode, self._margin_mode(op))
-        ack = self.client.place_order(**kwargs, client_oid=oid)
+        try:
+            ack = self.client.place_order(**kwargs, client_oid=intent.client_oid)
+        except BitgetError as exc:
+            self.intents.failed(intent, exc)
+            raise
+        self.intents.acked(intent, ack.order_id)
         return {
             "kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "size": plain(op.size),
-            "client_oid": oid, "order_id": ack.order_id, "replayed": ack.replayed,
+            "client_oid": intent.client_oid, "order_id": ack.order_id, "replayed": ack.replayed,
             "master_entry": plain(self.master_entries.get((op.symbol, op.hold_side))),
         }
 
     def _do_open(self, op: Operation) -> dict[str, Any]:
-        self.before_open(op)
-        return self._order(op)
+        generation = self.links.generation_for_open(op)
+        try:
+            record = self._order(op, generation)
+        except BitgetError as exc:
+            if not isinstance(exc, RetryableError):
+                self.links.open_refused(op)
+            raise
+        self.links.opened(op)
+        return record
 
     def _do_close(self, op: Operation) -> dict[str, Any]:
-        record = self._order(op)
+        record = self._order(op, self.links.generation_of(op))
         if op.full:
-            self.after_close(op)
+            self.links.closed(op)
         return record
 
     def _do_place_tpsl(self, op: Operation) -> dict[str, Any]:
-        oid = self._oid(op)
-        ack = self.client.place_tpsl(
-            symbol=op.symbol, plan_type=op.plan_type, trigger_price=op.trigger_price,
-            hold_side=tpsl_hold_side(op.hold_side, self.pos_mode), client_oid=oid,
-        )
+        intent = self.intents.begin(op, self.links.generation_of(op))
+        try:
+            ack = self.client.place_tpsl(
+                symbol=op.symbol, plan_type=op.plan_type, trigger_price=op.trigger_price,
+                hold_side=tpsl_hold_side(op.hold_side, self.pos_mode), client_oid=intent.client_oid,
+            )
+        except BitgetError as exc:
+            self.intents.failed(intent, exc)
+            raise
+        self.intents.acked(intent, ack.order_id)
+        self.links.tpsl_placed(op, ack.order_id)
         return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
-                "trigger_price": plain(op.trigger_price), "client_oid": oid, "order_id": ack.order_id}
+                "trigger_price": plain(op.trigger_price), "client_oid": intent.client_oid, "order_id": ack.order_id}
 
     def _do_modify_tpsl(self, op: Operation) -> dict[str, Any]:
         ack = self.client.modify_tpsl(symbol=op.symbol, order_id=op.plan_order_id, trigger_price=op.trigger_price)
+        self.links.tpsl_placed(op, ack.order_id or op.plan_order_id)
         return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
                 "trigger_price": plain(op.trigger_price), "order_id": ack.order_id or op.plan_order_id}
 
     def _do_cancel_tpsl(self, op: Operation) -> dict[str, Any]:
         self.client.cancel_plans(op.symbol, op.plan_type, [op.plan_order_id])
+        self.links.tpsl_placed(op, None)
         return {"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side, "plan_type": op.plan_type,
                 "order_id": op.plan_order_id}

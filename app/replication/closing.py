@@ -1,13 +1,22 @@
-"""Emergency closes: flash-close everything (or one symbol) on every enabled account, then confirm by re-reading."""
+"""Emergency closes: on every enabled account (master included), concurrently, flash-close everything (or one
+symbol), cancel the pending orders and plans Bitget's flash close leaves behind, and confirm by re-reading.
+
+An emergency close also switches auto-follow off first (the dashboard says why until the operator turns it on
+again), so the poller cannot re-open anything behind it.
+"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..bitget.errors import AuthError, BitgetError
+from ..autofollow import switch_off_for_emergency
+from ..bitget.errors import AuthError
 from ..extensions import db
 from ..models import Account
 from .recording import AccountOutcome, finish_run, start_run
+from .sweep import AccountSweep, Runner, SweepAborted
 
 if TYPE_CHECKING:
     from ..bitget.client import BitgetClient
@@ -15,12 +24,17 @@ if TYPE_CHECKING:
 
 
 def close_everywhere(service: ReplicationService, trigger: str, symbol: str | None) -> dict[str, Any]:
-    """Close on the master and every enabled client concurrently; one result per account."""
+    """Switch auto-follow off, then sweep the master and every enabled client concurrently; one result each."""
+    switch_off_for_emergency(service.app, f"close {symbol} everywhere" if symbol else "close-all")
     accounts = db.session.query(Account).filter_by(enabled=True).order_by(Account.role.desc(), Account.id).all()
     jobs = [(a.id, a.name, service.gateway.client_for(a)) for a in accounts]
     started = time.monotonic()
     run = start_run("close-symbol" if symbol else "close-all", trigger, detail=symbol)
-    outcomes = service.executor.map(lambda job: close_one(service, job, symbol), jobs)
+    # each account's reads and cancels go out together on a pool of their own (leaf calls only: no deadlock)
+    size = max(1, min(int(service.app.config["EXECUTOR_MAX_WORKERS"]), 3 * len(jobs)))
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="sweep") as pool:
+        together = pooled(pool)
+        outcomes = service.executor.map(lambda job: close_one(service, job, symbol, together), jobs)
     results = [o.value if o.error is None else AccountOutcome(o.item[0], o.item[1], "failed", str(o.error))
                for o in outcomes]
     run = finish_run(run, results, started)
@@ -30,29 +44,59 @@ def close_everywhere(service: ReplicationService, trigger: str, symbol: str | No
     return service.report(run, results)
 
 
-def close_one(service: ReplicationService, job: tuple[int, str, BitgetClient], symbol: str | None) -> AccountOutcome:
-    """Flash close, then re-read positions to confirm the account is flat."""
+def close_one(service: ReplicationService, job: tuple[int, str, BitgetClient], symbol: str | None,
+              together: Runner | None = None) -> AccountOutcome:
+    """Sweep one account; "ok" only when re-reads show no position, pending order or plan in scope."""
     account_id, name, client = job
     started = time.monotonic()
+    sweep = AccountSweep(client, symbol, together) if together else AccountSweep(client, symbol)
     try:
-        answer = client.close_positions(symbol=symbol)
-        after = tuple(client.positions())
-    except BitgetError as exc:
-        service.cache.record_error(account_id, str(exc), auth=isinstance(exc, AuthError))
-        return AccountOutcome(account_id, name, "failed", str(exc), latency_ms=_ms(started))
-    service.cache.update(account_id, positions=after)
-    remaining = [p for p in after if symbol is None or p.symbol == symbol]
-    orders = [{"kind": "close", "order_id": ack.order_id, "client_oid": ack.client_oid} for ack in answer.successes]
-    if remaining:
-        left = ", ".join(f"{p.symbol} {p.hold_side} {p.total}" for p in remaining)
-        reasons = "; ".join(f"{f.symbol or ''} {f.message} ({f.code})".strip() for f in answer.failures)
-        message = f"Still open after flash close: {left}" + (f" - exchange said: {reasons}" if reasons else "")
-        return AccountOutcome(account_id, name, "failed", message, orders, latency_ms=_ms(started))
-    service.links.delete_all(account_id, symbol)
+        left = sweep.run()
+    except SweepAborted as exc:
+        cause = exc.__cause__
+        service.cache.record_error(account_id, str(cause or exc), auth=isinstance(cause, AuthError))
+        message = "; ".join(p for p in (sweep.problem_text(), f"{exc}; nothing is confirmed") if p)
+        return AccountOutcome(account_id, name, "failed", message, sweep.orders, latency_ms=_ms(started))
+    if sweep.all_positions is not None:
+        service.cache.update(account_id, positions=sweep.all_positions)
+    if not left.positions and "positions" not in left.unknown:
+        service.links.delete_all(account_id, symbol)
+    if not left.clean:
+        message = left.describe() + (f" - {sweep.problem_text()}" if sweep.problems else "")
+        return AccountOutcome(account_id, name, "failed", message, sweep.orders, latency_ms=_ms(started))
+    return AccountOutcome(account_id, name, "ok", _done(sweep, symbol), sweep.orders, latency_ms=_ms(started))
+
+
+def pooled(pool: ThreadPoolExecutor) -> Runner:
+    """A runner that sends the calls at once (the first in the calling thread) and raises the first error."""
+    def together(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+        futures = [pool.submit(call) for call in calls[1:]]
+        results: list[Any] = []
+        error: BaseException | None = None
+        steps = [calls[0], *(f.result for f in futures)] if calls else []
+        for step in steps:
+            try:
+                results.append(step())
+            except Exception as exc:  # every call finishes before the first error is raised
+                error = error or exc
+                results.append(None)
+        if error is not None:
+            raise error
+        return results
+    return together
+
+
+def _done(sweep: AccountSweep, symbol: str | None) -> str:
     what = f"{symbol} " if symbol else ""
-    message = f"closed {len(answer.successes)} {what}position order(s); account is flat" if answer.successes \
-        else f"nothing to close: no open {what}positions"
-    return AccountOutcome(account_id, name, "ok", message, orders, latency_ms=_ms(started))
+    did = []
+    if sweep.closes:
+        did.append(f"closed {sweep.closes} {what}position order(s)")
+    if sweep.cancelled_orders:
+        did.append(f"cancelled {sweep.cancelled_orders} pending order(s)")
+    if sweep.cancelled_plans:
+        did.append(f"cancelled {sweep.cancelled_plans} plan order(s)")
+    summary = ", ".join(did) if did else f"nothing to close: no open {what}positions or orders"
+    return f"{summary}; {what}flat, no open orders"
 
 
 def _ms(started: float) -> int:

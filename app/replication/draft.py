@@ -71,6 +71,7 @@ class PlanDraft:
     opened: set[Key] = field(default_factory=set)
     created_links: set[Key] = field(default_factory=set)
     planned_margin: dict[str, str] = field(default_factory=dict)
+    not_copied: set[Key] = field(default_factory=set)  # master positions this client must not copy now
     open_count: int = 0
 
     def skip(self, symbol: str, hold_side: str, reason: str) -> None:
@@ -92,9 +93,11 @@ class PlanDraft:
         ]
 
     def finish(self) -> ClientPlan:
-        """Order the operations (per symbol: closes, then setup and opens, then TP/SL) and freeze the plan."""
+        """Order the operations: every close and reduction first (all symbols), then per symbol opens and TP/SL."""
         ordered: list[Operation] = []
-        for symbol in sorted(set(self.closes) | set(self.opens) | set(self.tpsl)):
-            ordered += self.closes.get(symbol, []) + self.opens.get(symbol, []) + self.tpsl.get(symbol, [])
+        for symbol in sorted(self.closes):
+            ordered += self.closes[symbol]
+        for symbol in sorted(set(self.opens) | set(self.tpsl)):
+            ordered += self.opens.get(symbol, []) + self.tpsl.get(symbol, [])
         links = sorted(self.link_changes, key=lambda c: (c.symbol, c.hold_side, c.action))
         return ClientPlan(self.account_id, self.name, tuple(ordered), tuple(self.skips), tuple(links))

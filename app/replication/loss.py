@@ -1,20 +1,27 @@
-"""Loss protection: daily loss and drawdown limits per client, with a chosen action when one fires."""
+"""Loss protection: daily loss and drawdown limits per client, measured from PnL, with a chosen action."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..bitget.errors import BitgetError
 from ..extensions import db
-from ..models import Account, get_setting, set_setting, utcnow
+from ..models import Account, utcnow
+from . import pnl
 
 if TYPE_CHECKING:
     from flask import Flask
 
+    from ..bitget.client import BitgetClient
+    from ..bitget.models import Position
+
 
 log = logging.getLogger(__name__)
+_fire_lock = threading.Lock()  # two refreshes of one account must not both fire
 
 
 def open_block_reason(account: Account) -> str | None:
@@ -28,88 +35,77 @@ def open_block_reason(account: Account) -> str | None:
     return f"{reason}: close-only"
 
 
-@dataclass(frozen=True)
-class LossMarks:
-    """Equity reference points for one account."""
-
-    day: str
-    day_start: Decimal
-    peak: Decimal
-
-
-def update_marks(account_id: int, equity: Decimal, today: str) -> LossMarks:
-    """Record today's opening equity and the running peak (persisted, so restarts keep them)."""
-    day_value = get_setting(f"loss.day.{account_id}")
-    day, start = (day_value.split("|", 1) if day_value else ("", "0"))
-    if day != today:
-        day, start = today, format(equity, "f")
-        set_setting(f"loss.day.{account_id}", f"{day}|{start}")
-    peak_text = get_setting(f"loss.peak.{account_id}")
-    peak = Decimal(peak_text) if peak_text else Decimal(0)
-    if equity > peak:
-        peak = equity
-        set_setting(f"loss.peak.{account_id}", format(peak, "f"))
-    return LossMarks(day, Decimal(start), peak)
-
-
-def breached(account: Account, equity: Decimal, marks: LossMarks) -> str | None:
-    """The limit this equity breaks, as an operator-readable reason (pure)."""
-    if account.daily_loss_limit is not None:
-        loss = marks.day_start - equity
-        if loss >= account.daily_loss_limit:
-            return f"daily loss {loss:.2f} USDT reached the limit of {account.daily_loss_limit} USDT"
-    if account.drawdown_limit_pct is not None and marks.peak > 0:
-        drawdown = (marks.peak - equity) / marks.peak * 100
-        if drawdown >= account.drawdown_limit_pct:
-            return f"drawdown {drawdown:.2f}% from peak {marks.peak:.2f} reached the limit of {account.drawdown_limit_pct}%"
+def breached(*, daily_limit: Decimal | None, drawdown_limit_pct: Decimal | None, loss_today: Decimal,
+             peak: Decimal, current: Decimal) -> str | None:
+    """The limit these PnL numbers break, as an operator-readable reason (pure; a zero loss never fires)."""
+    if daily_limit is not None and loss_today > 0 and loss_today >= daily_limit:
+        return f"daily loss {loss_today:.2f} USDT reached the limit of {daily_limit} USDT"
+    drawdown = pnl.drawdown_pct(peak, current)
+    if drawdown_limit_pct is not None and drawdown > 0 and drawdown >= drawdown_limit_pct:
+        return f"drawdown {drawdown:.2f}% from peak {peak:.2f} reached the limit of {drawdown_limit_pct}%"
     return None
 
 
-def check_loss_limits(app: Flask, account_id: int, equity: Decimal) -> str | None:
-    """Evaluate one client's limits with fresh equity; fire the chosen action once. Returns the reason if fired."""
+def check_loss_limits(app: Flask, account_id: int, client: BitgetClient, equity: Decimal,
+                      positions: Sequence[Position]) -> str | None:
+    """Update one client's PnL from new fills and its positions; fire the chosen action once. Returns the reason."""
     with app.app_context():
         account = db.session.get(Account, account_id)
         if account is None or account.is_master:
             return None
-        if account.daily_loss_limit is None and account.drawdown_limit_pct is None:
+        daily_limit, drawdown_limit = account.daily_loss_limit, account.drawdown_limit_pct
+        if daily_limit is None and drawdown_limit is None:
             return None
-        marks = update_marks(account.id, equity, datetime.now(UTC).date().isoformat())
-        if open_block_reason(account) is not None:
-            return None  # already fired and still in force
-        reason = breached(account, equity, marks)
+        before = pnl.load(account_id)
+    unrealized = sum((p.unrealized_pl for p in positions), start=Decimal(0))
+    day, day_start_ms = pnl.utc_day()
+    try:
+        if before is None:  # tracking starts: fills so far are history
+            state = pnl.start(equity, unrealized, day, pnl.newest_fill(client))
+        else:
+            state = pnl.advance(before, pnl.new_fills(client, before), unrealized, day, day_start_ms)
+    except BitgetError as exc:  # without the fills the PnL is unknown: judge nothing this time
+        log.warning("loss protection cannot read the fills of account %s: %s", account_id, exc)
+        return None
+    with app.app_context():
+        if state != before:
+            pnl.save(account_id, state)
+        reason = breached(daily_limit=daily_limit, drawdown_limit_pct=drawdown_limit,
+                          loss_today=pnl.daily_loss(state, unrealized), peak=state.peak,
+                          current=pnl.pnl_equity(state, unrealized))
         if reason is None:
             return None
-        account.loss_fired_at, account.loss_fired_reason = utcnow(), reason
-        if account.loss_action == "close_all_pause":
-            account.paused = True
-        db.session.commit()
-        name, action = account.name, account.loss_action
-    log.warning("loss protection fired for %s: %s (%s)", name, reason, action)
-    if action == "close_all_pause":
-        close_client(app, account_id, name)
-    from ..notify import notify
-
-    what = "closed everything and paused it" if action == "close_all_pause" else "stopped opening (close only)"
-    notify(app, "loss_protection", f"[copier] loss protection on {name}: {reason}; {what}.",
-           {"account": name, "reason": reason, "action": action})
+        with _fire_lock:
+            account = db.session.get(Account, account_id)  # a fresh session: sees another thread's commit
+            if account is None or open_block_reason(account) is not None:
+                return None  # already fired and still in force
+            account.loss_fired_at, account.loss_fired_reason = utcnow(), reason
+            if account.loss_action == "close_all_pause":
+                account.paused = True
+            db.session.commit()
+            name, action = account.name, account.loss_action
+    fire(app, account_id, name, reason, action)
     return reason
 
 
-def close_client(app: Flask, account_id: int, name: str) -> None:
-    """Flash-close every position of one client (the close_all_pause action)."""
-    with app.app_context():
-        account = db.session.get(Account, account_id)
-        client = app.extensions["gateway"].client_for(account)
-    try:
-        client.close_positions()
-    except Exception as exc:  # reported, never raised into the refresh loop
-        log.error("loss protection could not close %s: %s", name, exc)
-    app.extensions["replication"].links.delete_all(account_id)
+def fire(app: Flask, account_id: int, name: str, reason: str, action: str) -> None:
+    """Carry out the action of a limit that just fired (the close runs in the background)."""
+    log.warning("loss protection fired for %s: %s (%s)", name, reason, action)
+    if action == "close_all_pause":
+        from ..tasks import run_in_background
+        from .loss_close import close_and_pause
+
+        run_in_background(app, f"loss-close-{account_id}", lambda: close_and_pause(app, account_id, name, reason))
+        return
+    from ..notify import notify
+
+    notify(app, "loss_protection", f"[copier] loss protection on {name}: {reason}; stopped opening (close only).",
+           {"account": name, "reason": reason, "action": action})
 
 
 def reset_loss_protection(account: Account) -> None:
-    """Clear a fired limit and restart the peak from now (operator action)."""
+    """Clear a fired limit and restart PnL tracking (day and peak) from the next check (operator action)."""
     account.loss_fired_at = None
     account.loss_fired_reason = None
-    set_setting(f"loss.peak.{account.id}", "0")
     db.session.commit()
+    pnl.save(account.id, None)

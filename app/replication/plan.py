@@ -39,12 +39,16 @@ class Skip:
 
 @dataclass(frozen=True)
 class LinkChange:
-    """Create or delete the record tying a client position to the master position."""
+    """Create, delete, end, confirm or re-snapshot the record tying a client position to the master position."""
 
     action: str
     symbol: str
     hold_side: str
     factor: Decimal | None = None
+    ended_ms: int | None = None
+    master_size: Decimal | None = None  # create/snapshot: the master's size and entry the copy now mirrors
+    master_entry: Decimal | None = None
+    master_opened_ms: int | None = None
 
 
 @dataclass(frozen=True)

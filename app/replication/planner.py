@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from app.bitget.models import Contract, Position
 from app.replication.draft import ClientView, Key, PlanDraft
+from app.replication.links import judge_links
 from app.replication.plan import ClientPlan, LinkChange, Operation, Skip
 from app.replication.positions import (
     CopyTarget,
@@ -17,7 +18,7 @@ from app.replication.positions import (
     plan_orphans,
     plan_reduce,
 )
-from app.replication.state import ClientState, MasterState
+from app.replication.state import LINK_SNAPSHOT, ClientState, MasterState
 from app.replication.tpsl import plan_tpsl
 
 __all__ = ["ClientPlan", "LinkChange", "Operation", "Skip", "plan_client", "plan_replication"]
@@ -52,8 +53,8 @@ def plan_client(
     """Plan one client; `marks` (symbol -> mark price) overrides the marks carried by the positions."""
     if client.settings.paused:
         return ClientPlan(client.account_id, client.name, skips=(Skip("", "", PAUSED_REASON),))
-    view = ClientView.build(master, client, contracts, marks or {})
     draft = PlanDraft(client.account_id, client.name)
+    view = judge_links(ClientView.build(master, client, contracts, marks or {}), draft)
     if positions:
         mirrored = _plan_positions(view, draft)
     else:
@@ -82,7 +83,20 @@ def _plan_positions(view: ClientView, draft: PlanDraft) -> list[Position]:
         # a missing copy is always examined, so a copy too small to open is reported rather than silent
         if t.delta >= t.contract.size_step or t.current == 0:
             plan_grow(view, draft, t)
+    _snapshot_reached_targets(draft, targets)
     return mirrored
+
+
+def _snapshot_reached_targets(draft: PlanDraft, targets: dict[Key, CopyTarget]) -> None:
+    """Remember the master's size and entry on links whose copy is (or is now brought) at its target."""
+    skipped = {(s.symbol, s.hold_side) for s in draft.skips}
+    for key, t in sorted(targets.items()):
+        link = t.link
+        if link is None or key in skipped or key in draft.closed_full:
+            continue
+        if (link.master_size, link.master_entry) != (t.master.total, t.master.open_price_avg):
+            draft.link(LinkChange(LINK_SNAPSHOT, *key, master_size=t.master.total,
+                                  master_entry=t.master.open_price_avg))
 
 
 def _targets(
@@ -91,6 +105,8 @@ def _targets(
     """Copy targets for the chosen master positions (skipping those that must not be copied)."""
     targets = {}
     for chosen, _ in selection:
+        if chosen.key in draft.not_copied:
+            continue
         target = copy_target(view, draft, chosen)
         if target is not None:
             targets[chosen.key] = target
@@ -142,7 +158,7 @@ def _plan_all_tpsl(view: ClientView, draft: PlanDraft, mirrored: list[Position])
     for master_position in mirrored:
         key = master_position.key
         symbol, side = key
-        if key not in view.links_by_key and key not in draft.created_links:
+        if key in draft.not_copied or (key not in view.links_by_key and key not in draft.created_links):
             continue
         client_position = None if key in draft.opened else view.client_by_key.get(key)
         if (client_position is None and key not in draft.opened) or key in draft.closed_full:
@@ -151,7 +167,9 @@ def _plan_all_tpsl(view: ClientView, draft: PlanDraft, mirrored: list[Position])
         if contract is None:
             draft.skip(symbol, side, no_contract_reason(symbol))
             continue
-        ops, skips = plan_tpsl(master_position, client_position, contract, view.mark_for(symbol))
+        link = view.links_by_key.get(key)
+        own_ids = (link.tp_order_id, link.sl_order_id) if link is not None else (None, None)
+        ops, skips = plan_tpsl(master_position, client_position, contract, view.mark_for(symbol), own_ids)
         draft.tpsl[symbol] += ops
         for skip in skips:
             draft.skip(skip.symbol, skip.hold_side, skip.reason)

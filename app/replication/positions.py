@@ -25,6 +25,7 @@ from app.replication.state import (
     BELOW_MIN_ROUND_UP,
     LINK_CREATE,
     LINK_DELETE,
+    LINK_PARK,
     OP_CLOSE,
     OP_OPEN,
     OP_SET_LEVERAGE,
@@ -81,11 +82,12 @@ class CopyTarget:
 
 def plan_orphans(view: ClientView, draft: PlanDraft) -> None:
     """Close linked client positions whose master position is gone, and delete their links."""
-    for key, _link in sorted(view.links_by_key.items()):
+    for key, link in sorted(view.links_by_key.items()):
         if key in view.master_by_key:
             continue
         symbol, side = key
-        position = view.client_by_key.get(key)
+        # after a close outside the copier, what the client holds on this key is its own
+        position = view.client_by_key.get(key) if link.ended_ms is None else None
         if position is not None:
             reason = f"close {symbol} {side} fully ({fmt_decimal(position.total)}): the master position is closed"
             draft.closes[symbol].append(
@@ -176,6 +178,8 @@ def plan_reduce(draft: PlanDraft, t: CopyTarget) -> None:
             )
         )
         draft.closed_full.add(t.key)
+        # the master still holds: the link (and its frozen factor) stays, so the copy grows back with the master
+        draft.link(LinkChange(LINK_PARK, symbol, side))
         return
     reason = f"reduce {symbol} {side} by {fmt_decimal(size)} to {fmt_decimal(t.target)} ({t.basis})"
     draft.closes[symbol] += _order_ops(OP_CLOSE, "c", t, size, t.client.margin_mode, t.client.leverage, reason)
@@ -214,10 +218,10 @@ def _grow_blocker(view: ClientView, draft: PlanDraft, t: CopyTarget) -> str | No
         return f"{symbol} is not in this client's allowed symbols: not increased"
     if t.mark is None:
         return f"no mark price for {symbol}: cannot size an order"
-    entry = t.master.open_price_avg
+    entry, what = reference_price(t)
     if settings.slippage_pct is not None and is_adverse_move(side, entry, t.mark, settings.slippage_pct):
         return (
-            f"mark {fmt_decimal(t.mark)} is {fmt_decimal(move_pct(entry, t.mark), 2)}% from the master's entry "
+            f"mark {fmt_decimal(t.mark)} is {fmt_decimal(move_pct(entry, t.mark), 2)}% from {what} "
             f"{fmt_decimal(entry)}, beyond the {fmt_decimal(settings.slippage_pct)}% slippage guard"
         )
     others = draft.remaining_on_symbol(view, symbol, t.key)
@@ -227,6 +231,24 @@ def _grow_blocker(view: ClientView, draft: PlanDraft, t: CopyTarget) -> str | No
             f"a {side} order would net against it"
         )
     return None
+
+
+def reference_price(t: CopyTarget) -> tuple[Decimal, str]:
+    """The price the master paid for what the copy is about to add, and how to name it.
+
+    For a new copy that is the master's average entry. For an increase it is the price of the master's
+    addition, derived from the change in its size and average entry since the copy last matched it: the
+    average entry of a position that was opened long ago says nothing about the price of today's addition.
+    """
+    master = t.master
+    link = t.link
+    if t.current > 0 and link is not None and link.master_size is not None and link.master_entry is not None:
+        added = master.total - link.master_size
+        if added > 0 and link.master_size > 0:
+            price = (master.total * master.open_price_avg - link.master_size * link.master_entry) / added
+            if price > 0:
+                return t.contract.round_price(price), "the price of the master's addition"
+    return master.open_price_avg, "the master's entry"
 
 
 def _capped_goal(view: ClientView, t: CopyTarget) -> tuple[Decimal, str | None]:
@@ -310,7 +332,10 @@ def _open_new(view: ClientView, draft: PlanDraft, t: CopyTarget, size: Decimal, 
     if t.link is None:
         # freeze the factor that reproduces what was opened, so a capped or rounded-up copy stays in sync
         factor = t.factor if size == t.target else link_factor_for(size, t.master.total, t.contract)
-        draft.link(LinkChange(LINK_CREATE, symbol, side, factor))
+        draft.link(LinkChange(
+            LINK_CREATE, symbol, side, factor, master_size=t.master.total, master_entry=t.master.open_price_avg,
+            master_opened_ms=t.master.c_time,
+        ))
 
 
 def _setup_ops(view: ClientView, draft: PlanDraft, t: CopyTarget) -> tuple[str, list[Operation], str | None]:

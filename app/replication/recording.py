@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 
 from ..extensions import db
-from ..models import PositionLink, Run, RunResult, utcnow
+from ..models import Account, OrderIntent, PositionLink, Run, RunResult, utcnow
 
 _write_lock = threading.Lock()  # SQLite has one writer; worker threads take turns
 
@@ -29,6 +29,8 @@ class AccountOutcome:
     orders: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: int | None = None
     operations: list[dict[str, Any]] = field(default_factory=list)  # preview only
+    acted: bool = True  # False: nothing was sent (in sync, skips only, preview)
+    learnt_uid: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape used by the API."""
@@ -67,6 +69,18 @@ def finish_run(run: Run, outcomes: list[AccountOutcome], started: float) -> Run:
     return run
 
 
+def discard_run(run: Run) -> None:
+    """Forget a run that sent nothing (a poller pass): it is not history."""
+    with _write_lock:
+        db.session.delete(run)
+        db.session.commit()
+
+
+def write_lock() -> threading.Lock:
+    """The lock every SQLite writer of the replication takes."""
+    return _write_lock
+
+
 def overall_status(outcomes: list[AccountOutcome]) -> str:
     """ok / partial (some failed) / failed (all failed) / skipped (nothing to do anywhere)."""
     statuses = [o.status for o in outcomes]
@@ -92,30 +106,31 @@ def mark_interrupted_runs() -> int:
 
 
 class _Write:
-    """One queued link write; its event fires when it is committed or when its thread must lead the next batch."""
+    """One queued write; its event fires when it is committed or when its thread must lead the next batch."""
 
-    __slots__ = ("kind", "account_id", "symbol", "hold_side", "factor", "event", "lead", "error")
+    __slots__ = ("kind", "account_id", "symbol", "hold_side", "fields", "event", "lead", "error", "result")
 
     def __init__(self, kind: str, account_id: int, symbol: str | None, hold_side: str | None = None,
-                 factor: Decimal | None = None) -> None:
-        self.kind = kind  # create | delete | delete_all
+                 fields: dict[str, Any] | None = None) -> None:
+        self.kind = kind  # create | update | delete | delete_all | intent_add | intent_update
         self.account_id = account_id
         self.symbol = symbol
         self.hold_side = hold_side
-        self.factor = factor
+        self.fields = fields or {}
         self.event = threading.Event()
         self.lead = False
         self.error: BaseException | None = None
+        self.result: Any = None
 
 
 class LinkStore:
-    """Writes position links from worker threads with group commit.
+    """Writes position links and order intents from worker threads with group commit.
 
-    A link must be stored before the order it covers is sent, so every caller waits for its write to be
-    committed. SQLite has one writer and every commit costs a journal sync; hundreds of workers writing one
-    link each would queue behind each other's commits. So the first waiting thread becomes the leader and
-    commits everything queued so far in one transaction while the others wait; the next batch gets the next
-    leader. A failing batch is retried write by write, so one bad write cannot fail the others.
+    A link and an intent must be stored before the order they cover is sent, so every caller waits for its
+    write to be committed. SQLite has one writer and every commit costs a journal sync; hundreds of workers
+    writing one row each would queue behind each other's commits. So the first waiting thread becomes the
+    leader and commits everything queued so far in one transaction while the others wait; the next batch
+    gets the next leader. A failing batch is retried write by write, so one bad write cannot fail the others.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -124,9 +139,13 @@ class LinkStore:
         self._pending: list[_Write] = []
         self._leading = False
 
-    def create(self, account_id: int, symbol: str, hold_side: str, factor: Decimal) -> None:
-        """Record (or refresh) the link before the opening order is sent."""
-        self._write(_Write("create", account_id, symbol, hold_side, factor))
+    def create(self, account_id: int, symbol: str, hold_side: str, factor: Decimal, **fields: Any) -> int:
+        """Record a new link (replacing an old one on the key) before its opening order; returns its generation."""
+        return self._write(_Write("create", account_id, symbol, hold_side, {"factor": factor, **fields}))
+
+    def update(self, account_id: int, symbol: str, hold_side: str, **fields: Any) -> None:
+        """Change fields of an existing link (opened, ended_at, master snapshot, the copier's TP/SL ids)."""
+        self._write(_Write("update", account_id, symbol, hold_side, fields))
 
     def delete(self, account_id: int, symbol: str, hold_side: str) -> None:
         """Forget a link once its client position is closed."""
@@ -136,8 +155,16 @@ class LinkStore:
         """Forget every link of an account (optionally of one symbol) after a close-all."""
         self._write(_Write("delete_all", account_id, symbol))
 
-    def _write(self, write: _Write) -> None:
-        """Queue one write and return once it is committed (raise what it raised)."""
+    def add_intent(self, account_id: int, **fields: Any) -> int:
+        """Store an order intent (status pending) before its request is sent; returns its id."""
+        return self._write(_Write("intent_add", account_id, None, None, fields))
+
+    def update_intent(self, intent_id: int, **fields: Any) -> None:
+        """Record what became of an intent (acked, refused, unknown)."""
+        self._write(_Write("intent_update", 0, None, None, {"id": intent_id, **fields}))
+
+    def _write(self, write: _Write) -> Any:
+        """Queue one write and return its result once it is committed (raise what it raised)."""
         with self._lock:
             self._pending.append(write)
             write.lead = not self._leading
@@ -166,6 +193,7 @@ class LinkStore:
                         item.event.set()
         if write.error is not None:
             raise write.error
+        return write.result
 
     def _commit(self, batch: list[_Write]) -> None:
         """Apply a batch in one transaction; if that fails, write by write so each gets its own outcome."""
@@ -189,40 +217,66 @@ class LinkStore:
 
     @staticmethod
     def _apply(batch: list[_Write]) -> None:
-        """Stage the writes in order; runs of creates share one read of the existing links."""
-        i = 0
-        while i < len(batch):
-            j = i
-            while j < len(batch) and batch[j].kind == "create":
-                j += 1
-            if j > i:
-                _upsert_links(batch[i:j])
-                i = j
-                continue
-            item = batch[i]
-            query = db.session.query(PositionLink).filter_by(account_id=item.account_id)
-            if item.symbol:
-                query = query.filter_by(symbol=item.symbol)
-            if item.kind == "delete":
-                query = query.filter_by(hold_side=item.hold_side)
-            query.delete(synchronize_session=False)
-            i += 1
+        """Stage the writes in order."""
+        for item in batch:
+            _APPLY[item.kind](item)
+        db.session.flush()
 
 
-def _upsert_links(creates: list[_Write]) -> None:
-    """Insert or refresh (factor) the links of these creates."""
-    ids = sorted({c.account_id for c in creates})
-    existing: dict[tuple[int, str, str], PositionLink] = {}
+def _link_query(item: _Write):
+    query = db.session.query(PositionLink).filter_by(account_id=item.account_id)
+    if item.symbol:
+        query = query.filter_by(symbol=item.symbol)
+    if item.hold_side:
+        query = query.filter_by(hold_side=item.hold_side)
+    return query
+
+
+def _create_link(item: _Write) -> None:
+    """A new generation of the link on this key: every field starts afresh."""
+    account = db.session.get(Account, item.account_id)
+    if account is None:
+        raise LookupError(f"account {item.account_id} is gone")
+    account.link_seq = (account.link_seq or 0) + 1
     with db.session.no_autoflush:
-        for n in range(0, len(ids), 500):
-            rows = db.session.query(PositionLink).filter(PositionLink.account_id.in_(ids[n:n + 500])).all()
-            existing.update({(r.account_id, r.symbol, r.hold_side): r for r in rows})
-    for c in creates:
-        key = (c.account_id, str(c.symbol), str(c.hold_side))
-        link = existing.get(key)
-        if link is None:
-            link = existing[key] = PositionLink(account_id=c.account_id, symbol=c.symbol, hold_side=c.hold_side,
-                                                factor=c.factor)
-            db.session.add(link)
-        else:
-            link.factor = c.factor
+        link = _link_query(item).one_or_none()
+    if link is None:
+        link = PositionLink(account_id=item.account_id, symbol=item.symbol, hold_side=item.hold_side)
+        db.session.add(link)
+    fresh = {"opened": False, "ended_at": None, "tp_order_id": None, "sl_order_id": None, "uid": None,
+             "master_size": None, "master_entry": None, "master_opened_ms": None, **item.fields}
+    for name, value in fresh.items():
+        setattr(link, name, value)
+    link.generation = account.link_seq
+    link.created_at = utcnow()
+    item.result = link.generation
+
+
+def _update_link(item: _Write) -> None:
+    with db.session.no_autoflush:
+        link = _link_query(item).one_or_none()
+    for name, value in item.fields.items() if link is not None else ():
+        setattr(link, name, value)
+
+
+def _delete_links(item: _Write) -> None:
+    db.session.flush()
+    _link_query(item).delete(synchronize_session=False)
+
+
+def _add_intent(item: _Write) -> None:
+    intent = OrderIntent(account_id=item.account_id, status="pending", **item.fields)
+    db.session.add(intent)
+    db.session.flush()
+    item.result = intent.id
+
+
+def _update_intent(item: _Write) -> None:
+    fields = dict(item.fields)
+    intent = db.session.get(OrderIntent, fields.pop("id"))
+    for name, value in fields.items() if intent is not None else ():
+        setattr(intent, name, value)
+
+
+_APPLY = {"create": _create_link, "update": _update_link, "delete": _delete_links, "delete_all": _delete_links,
+          "intent_add": _add_intent, "intent_update": _update_intent}

@@ -29,6 +29,10 @@ TPSL_KINDS = (OP_PLACE_TPSL, OP_MODIFY_TPSL, OP_CANCEL_TPSL)
 # Link changes
 LINK_CREATE = "create"
 LINK_DELETE = "delete"
+LINK_END = "end"  # the copy was closed outside the copier: keep the record so it is not re-opened
+LINK_CONFIRM = "confirm"  # a link written before its open turns out to hold a position
+LINK_PARK = "park"  # the copier closed the copy because its target rounds to nothing; it may grow back
+LINK_SNAPSHOT = "snapshot"  # the copy reached its target: remember the master's size and entry it mirrors
 
 # Sizing modes
 SIZING_EQUITY_RATIO = "equity_ratio"
@@ -72,6 +76,7 @@ class ClientSettings:
     below_min_rule: str = BELOW_MIN_SKIP
     round_up_max_factor: Decimal = Decimal(2)
     copy_existing: bool = False
+    reenter_after_external_close: bool = False
 
     def allows(self, symbol: str) -> bool:
         """True when the symbol may be opened or increased (an empty allow-list allows all)."""
@@ -86,6 +91,14 @@ class Link:
     hold_side: str
     factor: Decimal
     created_ms: int = 0
+    generation: int = 0
+    opened: bool = True  # False: written before its open, which has not been acknowledged
+    ended_ms: int | None = None  # the copy was closed outside the copier at this time
+    master_opened_ms: int | None = None
+    master_size: Decimal | None = None  # the master's size and entry when the copy last reached its target
+    master_entry: Decimal | None = None
+    tp_order_id: str | None = None  # the TP/SL plans the copier placed itself
+    sl_order_id: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -128,6 +141,7 @@ class ClientState:
     symbol_settings: Mapping[str, SymbolSettings] = field(default_factory=dict)
     following_since_ms: int | None = None
     open_block_reason: str | None = None
+    now_ms: int = 0  # when the state was read (for "closed outside the copier at HH:MM")
 
     @property
     def one_way(self) -> bool:

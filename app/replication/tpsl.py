@@ -27,6 +27,14 @@ class _Leg:
     master_trigger: Decimal | None
     client_trigger: Decimal | None
     client_order_id: str | None
+    own_order_id: str | None  # the plan the copier placed on this copy (None: it placed none)
+
+    @property
+    def client_owns(self) -> bool:
+        """True when the client's plan on this leg was not placed by the copier (it set it by hand)."""
+        return self.client_trigger is not None and (
+            self.own_order_id is None or self.client_order_id != self.own_order_id
+        )
 
 
 def is_trigger_crossed(hold_side: str, plan_type: str, trigger: Decimal, mark: Decimal) -> bool:
@@ -38,12 +46,16 @@ def is_trigger_crossed(hold_side: str, plan_type: str, trigger: Decimal, mark: D
 
 
 def plan_tpsl(
-    master: Position, client: Position | None, contract: Contract, mark: Decimal | None
+    master: Position,
+    client: Position | None,
+    contract: Contract,
+    mark: Decimal | None,
+    own_ids: tuple[str | None, str | None] = (None, None),
 ) -> tuple[list[Operation], list[Skip]]:
-    """TP/SL operations (place, modify, cancel) making the client's plans match the master's."""
+    """TP/SL operations making the client's plans match the master's; only the copier's own plans change."""
     ops: list[Operation] = []
     skips: list[Skip] = []
-    for leg in _legs(master, client):
+    for leg in _legs(master, client, own_ids):
         outcome = _plan_leg(leg, master, contract, mark)
         if isinstance(outcome, Operation):
             ops.append(outcome)
@@ -52,7 +64,7 @@ def plan_tpsl(
     return ops, skips
 
 
-def _legs(master: Position, client: Position | None) -> tuple[_Leg, _Leg]:
+def _legs(master: Position, client: Position | None, own_ids: tuple[str | None, str | None]) -> tuple[_Leg, _Leg]:
     """The TP leg and the SL leg."""
     return (
         _Leg(
@@ -62,6 +74,7 @@ def _legs(master: Position, client: Position | None) -> tuple[_Leg, _Leg]:
             master.take_profit,
             client.take_profit if client else None,
             client.take_profit_id if client else None,
+            own_ids[0],
         ),
         _Leg(
             PLAN_STOP_LOSS,
@@ -70,6 +83,7 @@ def _legs(master: Position, client: Position | None) -> tuple[_Leg, _Leg]:
             master.stop_loss,
             client.stop_loss if client else None,
             client.stop_loss_id if client else None,
+            own_ids[1],
         ),
     )
 
@@ -79,6 +93,15 @@ def _plan_leg(
 ) -> Operation | Skip | None:
     """The one operation (or skip) that brings this leg in line, None when it already is."""
     symbol, side = master.key
+    if leg.client_owns:
+        if leg.master_trigger is None:
+            return None
+        return Skip(
+            symbol,
+            side,
+            f"the client's own {symbol} {side} {leg.label} at {fmt_decimal(leg.client_trigger)} stays; "
+            f"the master's {fmt_decimal(contract.round_price(leg.master_trigger))} is not copied",
+        )
     if leg.master_trigger is None:
         return _cancel(leg, symbol, side)
     trigger = contract.round_price(leg.master_trigger)

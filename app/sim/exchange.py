@@ -9,6 +9,7 @@ from typing import Any
 
 from .contracts import CONTRACTS, contract_for
 from .errors import SimError, param_error
+from .fills import FillsMixin
 from .numbers import ZERO, fmt, now_ms, to_decimal
 from .operator import OperatorMixin
 from .prices import PriceBook
@@ -23,7 +24,7 @@ STATE_VERSION = 1
 ID_EPOCH_MS = 1_420_070_400_000
 
 
-class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin):
+class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin, FillsMixin):
     """All simulator state behind one re-entrant lock; every public method is thread-safe."""
 
     def __init__(self, seed: int = 1) -> None:
@@ -47,9 +48,11 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
         self._last_id = max(self._last_id + 1, (now_ms() - ID_EPOCH_MS) << 22)
         return str(self._last_id)
 
-    def _record_fill(self, acc: Account, order: Order, size: Decimal, price: Decimal) -> None:
-        """Append a fill to the order log and update the max-held table."""
+    def _record_fill(self, acc: Account, order: Order, size: Decimal, price: Decimal, *,
+                     taker: bool = True) -> None:
+        """Append a fill to the account's fills and the order log; update the max-held table."""
         self.prices.record_trade(order.symbol, size, price)
+        self._add_fill(acc, order, size, price, taker=taker)
         sizes = {}
         for side in ("long", "short"):
             pos = acc.positions.get((order.symbol, side))

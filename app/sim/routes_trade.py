@@ -1,4 +1,4 @@
-"""Private order endpoints: place, batch place, flash close, cancel, pending, detail."""
+"""Private order endpoints: place, batch place, flash close, cancel, pending, detail, fills."""
 from __future__ import annotations
 
 from typing import Any
@@ -97,3 +97,28 @@ def order_detail(call: Call) -> dict[str, Any]:
     if not order_id and not client_oid:
         raise param_error("orderId or clientOid is required")
     return call.exchange.order_detail(call.acc, call.symbol(), order_id, client_oid)
+
+
+def _fills(call: Call) -> dict[str, Any]:
+    """Shared by fills and fill-history: newest first, filtered, at most `limit` (<= 100) rows."""
+    start, end = call.integer("startTime"), call.integer("endTime")
+    if start is not None and end is not None and start > end:
+        raise param_error("startTime must not be after endTime")
+    id_less_than = call.text("idLessThan")
+    if id_less_than and not id_less_than.isdigit():
+        raise param_error("idLessThan must be a tradeId")
+    return call.exchange.fills_view(
+        call.acc, symbol=call.symbol(required=False), order_id=call.text("orderId"), start_time=start,
+        end_time=end, id_less_than=id_less_than, limit=max(1, min(100, call.integer("limit") or 100)))
+
+
+@endpoint("GET", "/api/v2/mix/order/fills")
+def fills(call: Call) -> dict[str, Any]:
+    """Recent executions with realized profit and fees (fillList and endId null when none)."""
+    return _fills(call)
+
+
+@endpoint("GET", "/api/v2/mix/order/fill-history")
+def fill_history(call: Call) -> dict[str, Any]:
+    """Older executions: the same shape and filters as fills (the simulator keeps one history)."""
+    return _fills(call)

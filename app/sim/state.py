@@ -122,6 +122,7 @@ class Account:
     oid_index: dict[str, str] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     plan_oids: set[str] = field(default_factory=set)
+    fills: list[dict[str, Any]] = field(default_factory=list)  # wire rows, oldest first
 
     def symbol_settings(self, symbol: str) -> SymbolSettings:
         """Settings of a symbol, created with the defaults on first use."""
@@ -167,20 +168,22 @@ def account_to_json(acc: Account) -> dict[str, Any]:
     """Serialise an account with everything in it."""
     return {
         **{k: v for k, v in record_to_json(acc).items()
-           if k not in ("settings", "positions", "orders", "live_orders", "oid_index", "plans", "plan_oids")},
+           if k not in ("settings", "positions", "orders", "live_orders", "oid_index", "plans", "plan_oids",
+                        "fills")},
         "settings": {sym: record_to_json(s) for sym, s in acc.settings.items()},
         "positions": [record_to_json(p) for p in acc.positions.values()],
         "orders": [record_to_json(o) for o in acc.orders.values()],
         "oid_index": dict(acc.oid_index),
         "plans": [record_to_json(p) for p in acc.plans.values()],
         "plan_oids": sorted(acc.plan_oids),
+        "fills": [{**row, "feeDetail": [dict(item) for item in row["feeDetail"]]} for row in acc.fills],
     }
 
 
 def account_from_json(data: dict[str, Any]) -> Account:
     """Rebuild an account saved by account_to_json."""
     scalars = {k: v for k, v in data.items()
-               if k not in ("settings", "positions", "orders", "oid_index", "plans", "plan_oids")}
+               if k not in ("settings", "positions", "orders", "oid_index", "plans", "plan_oids", "fills")}
     acc: Account = record_from_json(Account, scalars)
     acc.settings = {sym: SymbolSettings(**s) for sym, s in data.get("settings", {}).items()}
     for row in data.get("positions", []):
@@ -196,4 +199,5 @@ def account_from_json(data: dict[str, Any]) -> Account:
         plan: Plan = record_from_json(Plan, row)
         acc.plans[plan.plan_id] = plan
     acc.plan_oids = set(data.get("plan_oids", []))
+    acc.fills = [dict(row) for row in data.get("fills", [])]
     return acc

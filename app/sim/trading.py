@@ -217,7 +217,7 @@ class TradingMixin:
             self._cancel(acc, order, "no_position")
             return
         order.status, order.filled, order.price_avg, order.u_time = "filled", done, price, now_ms()
-        self._record_fill(acc, order, done, price)
+        self._record_fill(acc, order, done, price, taker=taker)
         if not order.reduce and (order.preset_tp or order.preset_sl):
             self._attach_presets(acc, order)
 

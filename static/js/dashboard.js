@@ -726,6 +726,7 @@
         if (!res.ok) { toggle.checked = !want; Copier.notify(res.message, "error"); return; }
         toggle.checked = !!res.data.on;
         if (state) state.auto_follow = !!res.data.on;
+        fetchState();  // turning it on clears the emergency-close banner
         Copier.notify("Auto-follow is " + (res.data.on ? "on: the copier replicates as soon as the master changes." : "off."), "ok");
       });
     });

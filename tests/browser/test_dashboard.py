@@ -332,6 +332,11 @@ def test_close_all_needs_the_typed_confirmation(page, live):
     expect(dialog).to_be_hidden()
     assert live.positions("Master")  # cancelled: nothing closed
 
+    toggle = page.locator("#auto-follow")
+    page.locator("label.switch").click()  # auto-follow on: the emergency close must switch it off
+    expect(toggle).to_be_checked()
+    expect(page.locator("#notices")).to_contain_text("Auto-follow is on")
+    live.sim.exchange.trade("Alpha", "open", symbol=BTC, side="long", size="0.001", order_type="limit", price="60000")
     page.click("#btn-close-all")
     dialog.locator("#close-all-confirm").fill("CLOSE")
     expect(go).to_be_enabled()
@@ -340,11 +345,28 @@ def test_close_all_needs_the_typed_confirmation(page, live):
     expect(dialog).to_be_hidden()
     expect(page.locator("#results-meta")).to_contain_text("Close all")
     expect(result_row(page, "Master").locator(".chip")).to_have_text("ok")
+    expect(result_row(page, "Alpha")).to_contain_text("flat, no open orders")
     expect(result_row(page, "Gamma").locator(".chip")).to_have_text("failed")
     for name in ("Master", "Alpha", "Beta"):
         assert live.positions(name) == {}, name
+        assert not live.sim.exchange.account(name).live_orders, name
     expect(page.locator("#master-positions")).to_contain_text("The master has no open positions.")
     expect(client_row(page, "Alpha").locator(".positions-count")).to_have_text("0")
+
+    notice = page.locator("#banners .banner[data-key=auto-follow-off]")
+    expect(notice).to_contain_text(re.compile(r"Auto-follow was switched off by the emergency close \(close-all\) "
+                                              r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC; turn it on again deliberately\."))
+    expect(toggle).not_to_be_checked()
+    snap(page, "close-all-auto-follow-off")
+    page.reload()
+    expect(notice).to_be_visible()  # persisted, not just a toast
+    page.locator("label.switch").click()  # the operator turns it on again, deliberately: the notice goes
+    expect(toggle).to_be_checked()
+    expect(notice).to_have_count(0)
+    page.locator("label.switch").click()  # and off by hand: no emergency notice comes back
+    expect(toggle).not_to_be_checked()
+    page.reload()
+    expect(notice).to_have_count(0)
 
 
 # ----- history, settings, theme -------------------------------------------------------------------------

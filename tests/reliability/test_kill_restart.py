@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -148,3 +149,65 @@ def test_sigkill_mid_replication_then_restart_converges_without_duplicates(sim, 
             assert peaks[(name, symbol, side)] == size, f"{name} {symbol} {side} once held more than {size}"
         assert {(s, h) for (a, s, h) in peaks if a == name} == set(goal), name  # never any other position
     assert run_statuses(app) == ["interrupted", "ok"]
+
+
+PLACE_ORDER = "/api/v2/mix/order/place-order"
+
+
+def test_sigkill_while_an_order_is_queued_at_the_exchange_never_doubles_it(tmp_path, sim):
+    """The open is in flight (the exchange sits on it) when the copier dies; the restarted copier sends the
+    same intent with the same clientOid, so whichever arrives second is refused as a duplicate."""
+    vault_key, secret_key = Fernet.generate_key().decode(), "kill-test-secret-key"
+    app = create_app(app_config(tmp_path, sim.url, VAULT_KEY=vault_key, SECRET_KEY=secret_key))
+    sim.exchange.set_price(BTC, "80000")
+    add_account(app, sim, "Master", role="master", balance="100000")
+    add_account(app, sim, "A", balance="10000", sizing_mode="multiplier", sizing_value="0.5")
+    app.extensions["replication"].executor.shutdown()
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    sim.exchange.open_position("Master", BTC, "long", "0.1", leverage=10)
+    sim.faults.configure({PLACE_ORDER: {"latency_ms": 6000}})
+    port = free_port()
+    env = {**os.environ, "FLASK_EXCHANGE": "bitget", "FLASK_BITGET_BASE_URL": sim.url,
+           "COPIER_INSTANCE_PATH": str(tmp_path / "instance"), "FLASK_PORT": str(port), "FLASK_HOST": "127.0.0.1",
+           "FLASK_SCHEDULER_ENABLED": "false", "FLASK_API_TOKEN": TOKEN, "FLASK_SECRET_KEY": secret_key,
+           "FLASK_VAULT_KEY": vault_key, "FLASK_BITGET_IP_LIMIT_PER_MINUTE": "0", "FLASK_MEASURE_FILLS": "false",
+           "FLASK_SIM_SEED_ACCOUNTS": "false", "FLASK_BITGET_TIMEOUT_SECONDS": "30"}
+    process = AppProcess(env, port, tmp_path / "app.log").start()
+    try:
+        threading.Thread(target=lambda: _quietly(process.api, "POST", "/api/replicate"), daemon=True).start()
+        wait_until(lambda: sim.stats.snapshot({})["by_path"].get(PLACE_ORDER, 0) >= 1, timeout=20, step=0.01)
+        process.kill()  # the order sits in the exchange's queue for a few more seconds
+        intents = _rows(app, "SELECT client_oid, status FROM order_intent")
+        assert [status for _, status in intents] == ["pending"]  # written before the request went out
+        assert held(sim, "A") == {}
+        process.start()
+        answer = process.api("POST", "/api/replicate")
+        assert answer.status_code == 200, answer.text
+    finally:
+        process.kill()
+    wait_until(lambda: sim.stats.snapshot({})["by_path"].get(PLACE_ORDER, 0) >= 2, timeout=5)
+    time.sleep(6.5)  # let every queued request reach the exchange
+    target = {(BTC, "long"): Decimal("0.05")}
+    assert held(sim, "A") == target
+    assert max_held(sim)[("A", BTC, "long")] == Decimal("0.05")  # never above the target, at any moment
+    assert len(sim.exchange.order_log_rows(account="A")) == 1  # one fill for the one intent
+    oids = {oid for oid, _ in _rows(app, "SELECT client_oid, status FROM order_intent")}
+    assert oids == {intents[0][0]}  # the restarted copier repeated the same intent, it made no new one
+
+
+def _quietly(fn, *args) -> None:
+    try:
+        fn(*args)
+    except requests.RequestException:
+        pass
+
+
+def _rows(app, sql: str) -> list[tuple]:
+    connection = sqlite3.connect(db_path(app))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()

@@ -113,7 +113,7 @@ def test_an_auto_follow_failure_is_announced_once_more_on_its_own(notified, rece
     assert notifier(app).wait_idle(timeout=15)
     for destination, messages in texts(receiver).items():
         summaries = [m for m in messages if m.startswith("[copier] replicate by poller")]
-        failures = [m for m in messages if m.startswith("[copier] auto-follow failure")]
+        failures = [m for m in messages if m.startswith("[copier] PROBLEM: client Broke is failing")]
         assert len(summaries) == 1 and "1 failed" in summaries[0], (destination, messages)
         assert len(failures) == 1 and "Broke" in failures[0], (destination, messages)
         assert len(messages) == len(set(messages)), (destination, messages)

@@ -92,9 +92,9 @@ def make_settings(**overrides: Any) -> ClientSettings:
     return ClientSettings(**overrides)
 
 
-def make_link(symbol: str = "BTCUSDT", hold_side: str = "long", factor: Decimal = LINK_FACTOR) -> Link:
-    """A link from a client copy to the master position."""
-    return Link(symbol=symbol, hold_side=hold_side, factor=factor, created_ms=1_500)
+def make_link(symbol: str = "BTCUSDT", hold_side: str = "long", factor: Decimal = LINK_FACTOR, **fields: Any) -> Link:
+    """A link from a client copy to the master position (acknowledged, as after a successful open)."""
+    return Link(symbol=symbol, hold_side=hold_side, factor=factor, created_ms=1_500, **fields)
 
 
 def make_client(**overrides: Any) -> ClientState:

@@ -42,9 +42,27 @@ def apply_plan(
         if change.action == "delete":
             assert key in links, f"deleting a missing link {key}"
             del links[key]
-        else:
+        elif change.action == "create":
             assert key not in links and change.factor is not None and change.factor > 0
-            links[key] = Link(change.symbol, change.hold_side, change.factor, created_ms=9_999)
+            links[key] = Link(change.symbol, change.hold_side, change.factor, created_ms=9_999,
+                              master_size=change.master_size, master_entry=change.master_entry,
+                              master_opened_ms=change.master_opened_ms)
+        elif change.action == "end":
+            links[key] = replace(links[key], ended_ms=change.ended_ms)
+        elif change.action == "confirm":
+            links[key] = replace(links[key], opened=True)
+        elif change.action == "park":
+            links[key] = replace(links[key], opened=False)
+        else:
+            assert change.action == "snapshot"
+            links[key] = replace(links[key], master_size=change.master_size, master_entry=change.master_entry)
+    for op in plan.operations:  # the applier confirms opened links and remembers the TP/SL plans it placed
+        if op.kind == "open" and op.key in links:
+            links[op.key] = replace(links[op.key], opened=True)
+        if op.kind in ("place_tpsl", "cancel_tpsl") and op.key in links:
+            placed = f"{op.plan_type}-{op.symbol}-{op.hold_side}" if op.kind == "place_tpsl" else None
+            field = "tp_order_id" if op.plan_type == "pos_profit" else "sl_order_id"
+            links[op.key] = replace(links[op.key], **{field: placed})
     return replace(
         client,
         positions=tuple(p for _, p in sorted(account.positions.items())),

@@ -9,6 +9,7 @@ import pytest
 from app.extensions import db
 from app.models import Account
 from app.refresh import refresh_accounts
+from app.tasks import wait_for_background
 from app.watchdog import Watchdog
 from tests.conftest import add_account
 from tests.receiver import Receiver
@@ -82,8 +83,8 @@ def test_daily_loss_limit_stops_opening_but_allows_closing(app, client, sim, not
     client_id = add_account(app, sim, "L", balance="10000", daily_loss_limit="100")
     sim.exchange.open_position("Master", BTC, "long", "0.1")
     client.post("/api/replicate")
-    refresh_accounts(app)  # records today's opening equity
-    sim.exchange.update_account("L", balance="9800")  # lost 200 today
+    refresh_accounts(app)  # loss tracking starts
+    sim.exchange.set_price(BTC, "78000")  # the copy lost 200 today (unrealized)
     refresh_accounts(app)
     with app.app_context():
         account = db.session.get(Account, client_id)
@@ -109,12 +110,17 @@ def test_drawdown_limit_closes_everything_and_pauses(app, client, sim, notified)
     sim.exchange.open_position("Master", BTC, "long", "0.1")
     client.post("/api/replicate")
     refresh_accounts(app)
-    sim.exchange.update_account("D", balance="9000")
+    sim.exchange.set_price(BTC, "74000")  # -600 on the copy: 6 % below the peak
     refresh_accounts(app)
+    assert wait_for_background(app)  # the close runs in the background, under the replication lock
     assert held(sim, "D") == {}
     with app.app_context():
         account = db.session.get(Account, client_id)
         assert account.paused is True and "drawdown" in account.loss_fired_reason
+    deadline = time.monotonic() + 5
+    while not any("closed and paused" in b.get("text", b.get("content", "")) for b in notified.bodies()):
+        assert time.monotonic() < deadline, notified.bodies()
+        time.sleep(0.02)
     assert by_name(client.post("/api/replicate").json)["D"]["status"] == "skipped"
     reset = client.post(f"/api/accounts/{client_id}/reset-loss").json
     assert reset["loss_fired_at"] is None
@@ -160,8 +166,6 @@ def test_verify_explains_key_problems_plainly(app, client, sim, change, expected
 
 
 def test_orders_record_latency_fill_price_and_slippage(app, client, sim):
-    from app.tasks import wait_for_background
-
     sim.exchange.set_price(BTC, "80000")
     add_account(app, sim, "Master", role="master")
     add_account(app, sim, "Q", balance="5000")

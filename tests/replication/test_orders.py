@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.replication.orders import make_client_oid, order_kwargs, tpsl_hold_side
+from app.replication.intents import client_oid
+from app.replication.orders import order_kwargs, tpsl_hold_side
 from app.replication.plan import Operation
 
 D = Decimal
@@ -65,24 +66,18 @@ def test_tpsl_hold_side_unknown_mode() -> None:
 OID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-def test_client_oid_is_deterministic_and_distinct() -> None:
-    first = make_client_oid("r1a2", 7, "BTCUSDT", "long", "o")
-    assert first == make_client_oid("r1a2", 7, "BTCUSDT", "long", "o")
-    assert OID.match(first)
+def test_intent_client_oid_is_deterministic_short_and_distinct() -> None:
+    first = client_oid("a1b2c3", 7, 12, "open", 1)
+    assert first == client_oid("a1b2c3", 7, 12, "open", 1)  # the same intent, whichever run sends it
+    assert OID.match(first) and len(first) < 40
     others = {
-        make_client_oid("r1a2", 7, "BTCUSDT", "short", "o"),
-        make_client_oid("r1a2", 7, "BTCUSDT", "long", "c"),
-        make_client_oid("r1a2", 8, "BTCUSDT", "long", "o"),
-        make_client_oid("r1a3", 7, "BTCUSDT", "long", "o"),
+        client_oid("a1b2c3", 7, 12, "close", 1),
+        client_oid("a1b2c3", 7, 12, "open", 2),
+        client_oid("a1b2c3", 7, 13, "open", 1),
+        client_oid("a1b2c3", 8, 12, "open", 1),
+        client_oid("ffffff", 7, 12, "open", 1),  # another install never reuses this install's ids
+        client_oid("a1b2c3", 7, 12, "tp", 1),
+        client_oid("a1b2c3", 7, 12, "sl", 1),
     }
-    assert first not in others and len(others) == 4
-
-
-def test_client_oid_long_or_unsafe_inputs_are_hashed() -> None:
-    run = "run-" + "x" * 60
-    long_a = make_client_oid(run, 123456, "1000SHIBUSDT", "short", "tp")
-    long_b = make_client_oid(run, 123456, "1000SHIBUSDT", "short", "sl")
-    assert OID.match(long_a) and OID.match(long_b) and long_a != long_b
-    unsafe = make_client_oid("run#1+2", 1, "BTCUSDT", "long", "o")
-    assert OID.match(unsafe)
-    assert unsafe != make_client_oid("run12", 1, "BTCUSDT", "long", "o")
+    assert first not in others and len(others) == 7
+    assert OID.match(client_oid("ffffff", 123456789, 987654321, "close", 99999))

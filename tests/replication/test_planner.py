@@ -28,7 +28,8 @@ def test_new_copy_sets_margin_mode_then_leverage_then_opens_and_links() -> None:
     opened = only(plan, "open")
     assert (opened.size, opened.hold_side, opened.margin_mode, opened.leverage) == (D("0.0102"), "long", "crossed", 10)
     assert opened.reason == "open 0.0102 BTCUSDT long (master 0.017 x 0.6)"
-    assert plan.link_changes == (LinkChange("create", "BTCUSDT", "long", D("0.6")),)
+    assert plan.link_changes == (LinkChange("create", "BTCUSDT", "long", D("0.6"), master_size=D("0.017"),
+                                            master_entry=D("60000"), master_opened_ms=2_000),)
     assert not plan.skips and not plan.is_empty
 
 
@@ -70,7 +71,9 @@ def test_frozen_factor_on_increase() -> None:
     assert kinds(plan) == ["open"]  # no set ops for an existing position
     assert only(plan, "open").size == D("0.0065")
     assert "increase BTCUSDT long by 0.0065 to 0.015" in only(plan, "open").reason
-    assert not plan.link_changes
+    # the frozen factor stays; the link only remembers the master's size and entry it now mirrors
+    assert plan.link_changes == (LinkChange("snapshot", "BTCUSDT", "long", master_size=D("0.03"),
+                                            master_entry=D("60000")),)
 
 
 def test_frozen_factor_on_partial_close() -> None:
@@ -82,7 +85,8 @@ def test_frozen_factor_on_partial_close() -> None:
 
 
 def test_in_sync_is_empty() -> None:
-    client = make_client(positions=[make_position(total=D("0.0102"))], links=[make_link()])
+    link = make_link(master_size=D("0.017"), master_entry=D("60000"))
+    client = make_client(positions=[make_position(total=D("0.0102"))], links=[link])
     plan = plan_for(make_master(make_position()), client)
     assert plan.is_empty and not plan.skips and not plan.link_changes
 
@@ -164,7 +168,7 @@ def test_closing_frees_a_slot() -> None:
     old = make_position(symbol="ETHUSDT", total=D("0.6"))
     client = make_client(max_open_positions=1, positions=[old], links=[make_link("ETHUSDT")])
     plan = plan_for(make_master(make_position()), client)
-    assert [op.kind for op in plan.operations if op.kind in ("open", "close")] == ["open", "close"]
+    assert [op.kind for op in plan.operations if op.kind in ("open", "close")] == ["close", "open"]
 
 
 def test_allowed_symbols() -> None:
@@ -199,7 +203,7 @@ def test_open_block_reason_blocks_opens_and_increases_only() -> None:
         links=[make_link(), make_link("DOGEUSDT")],
     )
     plan = plan_for(master, client)
-    assert kinds(plan) == ["place_tpsl", "close"]  # BTC TP placed, DOGE (master gone) closed
+    assert kinds(plan) == ["close", "place_tpsl"]  # DOGE (master gone) closed first, then BTC's TP placed
     reasons = skip_reasons(plan)
     assert reasons == ["daily loss limit reached: opens and increases are blocked"] * 2
     reduce = plan_for(make_master(make_position(total=D("0.01"))), client)

@@ -53,7 +53,7 @@ def test_partial_close_with_remainder_below_minimum_closes_fully() -> None:
     close = only(plan, "close")
     assert (close.size, close.full) == (D("0.005"), True)
     assert "remainder 0.0007 would be below BTCUSDT minimum 0.001" in close.reason
-    assert not plan.link_changes  # the master position still exists
+    assert plan.link_changes == (LinkChange("park", "BTCUSDT", "long"),)  # the master still holds: link kept
 
 
 def test_one_way_flip_closes_then_opens() -> None:
@@ -68,7 +68,8 @@ def test_one_way_flip_closes_then_opens() -> None:
     assert only(plan, "close").full
     assert plan.link_changes == (
         LinkChange("delete", "BTCUSDT", "long"),
-        LinkChange("create", "BTCUSDT", "short", D("0.6")),
+        LinkChange("create", "BTCUSDT", "short", D("0.6"), master_size=D("0.017"), master_entry=D("60000"),
+                   master_opened_ms=2_000),
     )
 
 

@@ -13,6 +13,14 @@ D = Decimal
 
 
 def linked_client(**position: object) -> object:
+    """A client holding a copy whose TP/SL (if any) the copier placed itself."""
+    fields = {"total": D("0.0102"), **position}
+    link = make_link(tp_order_id=position.get("take_profit_id"), sl_order_id=position.get("stop_loss_id"))
+    return make_client(positions=[make_position(**fields)], links=[link])
+
+
+def own_plans_client(**position: object) -> object:
+    """A client holding a copy whose TP/SL it set by hand (the copier placed none)."""
     fields = {"total": D("0.0102"), **position}
     return make_client(positions=[make_position(**fields)], links=[make_link()])
 
@@ -53,9 +61,29 @@ def test_cancel_when_the_master_has_none() -> None:
 
 def test_missing_order_id_is_skipped_not_duplicated() -> None:
     master = make_master(make_position(take_profit=D("71000")))
-    plan = plan_for(master, linked_client(take_profit=D("70000")))
+    client = make_client(positions=[make_position(total=D("0.0102"), take_profit=D("70000"))],
+                         links=[make_link(tp_order_id="tp-old")])
+    plan = plan_for(master, client)
     assert plan.is_empty
-    assert skip_reasons(plan) == ["the client's BTCUSDT long take-profit has no order id: cannot modify it"]
+    assert skip_reasons(plan) == [
+        "the client's own BTCUSDT long take-profit at 70000 stays; the master's 71000 is not copied"]
+
+
+def test_the_clients_own_stop_loss_is_never_moved_or_cancelled() -> None:
+    client = own_plans_client(stop_loss=D("50000"), stop_loss_id="by-hand")
+    # the master has no stop: the client's own one stays
+    assert plan_for(make_master(make_position()), client).is_empty
+    # the master has another stop: it is not copied over the client's
+    plan = plan_for(make_master(make_position(stop_loss=D("56000"))), client)
+    assert plan.is_empty
+    assert skip_reasons(plan) == [
+        "the client's own BTCUSDT long stop-loss at 50000 stays; the master's 56000 is not copied"]
+
+
+def test_a_take_profit_is_still_copied_next_to_the_clients_own_stop() -> None:
+    client = own_plans_client(stop_loss=D("50000"), stop_loss_id="by-hand")
+    plan = plan_for(make_master(make_position(take_profit=D("70000"))), client)
+    assert kinds(plan) == ["place_tpsl"] and only(plan, "place_tpsl").plan_type == "pos_profit"
 
 
 @pytest.mark.parametrize(
