@@ -104,12 +104,14 @@ def check_vault(app: Flask) -> None:
 def register_services(app: Flask) -> None:
     """State cache, replication service and master poller (the poller is only scheduled by start_background)."""
     from .poller import MasterPoller
+    from .refresh_pacer import RefreshPacer
     from .replication.service import ReplicationService
     from .state import StateCache
 
     app.extensions["state"] = StateCache()
     app.extensions["replication"] = ReplicationService(app)
     app.extensions["poller"] = MasterPoller(app)
+    app.extensions["refresh_pacer"] = RefreshPacer(app)
 
 
 def register_blueprints(app: Flask) -> None:

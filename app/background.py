@@ -54,7 +54,7 @@ def take_poller_lock(app: Flask) -> bool:
 
 def start_scheduler(app: Flask) -> BackgroundScheduler:
     """The APScheduler jobs: master poll, client refresh, equity snapshots."""
-    from .refresh import refresh_accounts
+    from .refresh_pacer import TICK_SECONDS
     from .snapshots import take_snapshots
     from .watchdog import Watchdog
 
@@ -63,9 +63,10 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     now = datetime.now()
     scheduler.add_job(poller.tick, "interval", seconds=float(app.config["POLL_INTERVAL_SECONDS"]),
                       id="poll-master", next_run_time=now)
-    # the master is read by every poll already; this job keeps the clients' balances fresh
-    scheduler.add_job(lambda: safe(lambda a: refresh_accounts(a, clients_only=True), app), "interval",
-                      seconds=float(app.config["CLIENT_REFRESH_SECONDS"]), id="refresh-accounts", next_run_time=now)
+    # the master is read by every poll already; this job keeps the clients' balances fresh, a slice a second
+    pacer = app.extensions["refresh_pacer"]
+    scheduler.add_job(lambda: safe(lambda a: pacer.tick(), app), "interval", seconds=TICK_SECONDS,
+                      id="refresh-accounts", next_run_time=now)
     scheduler.add_job(lambda: safe(take_snapshots, app), "interval",
                       seconds=float(app.config["SNAPSHOT_INTERVAL_SECONDS"]), id="snapshots",
                       next_run_time=now + timedelta(seconds=5))

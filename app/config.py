@@ -31,10 +31,17 @@ class Defaults:
     SIM_PRICE_WALK = True
     SIM_STATE_FILE = "sim_state.json"
     SIM_SEED_ACCOUNTS = True
+    # The simulator enforces Bitget's rate limits (per UID and endpoint, 20/s public per IP, 6000/min per IP
+    # with a 5-minute lockout); False serves every request (FLASK_SIM_RATE_LIMITS=false).
+    SIM_RATE_LIMITS = True
     # Executor: threads used to fan out to accounts (1 = the "loop over clients" baseline).
     EXECUTOR_MAX_WORKERS = 256
-    # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout).
-    BITGET_IP_LIMIT_PER_MINUTE = 5000
+    # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout). Lower it when
+    # other tools send from the same IP. 0 turns the budget off (tests that do not measure it).
+    BITGET_IP_LIMIT_PER_MINUTE = 5700
+    # Background reads (client refreshes, fill measurement) never take more than this share of that budget;
+    # the client refresh interval stretches with the number of clients to stay within it.
+    BACKGROUND_BUDGET_SHARE = 0.3
     BITGET_TIMEOUT_SECONDS = 10.0
     # A cached client equity older than this is re-read before a new copy is skipped on it (new copies are
     # always sized from equity read in their run).

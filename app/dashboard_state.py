@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from .autofollow import active_off_reason, off_banner
+from .budget_status import budget_status
 from .extensions import db
 from .models import Account, PositionLink, Run, RunResult
 from .poller import auto_follow_enabled
@@ -48,6 +49,7 @@ def build_state(app: Flask) -> dict[str, Any]:
         "auto_follow_off_reason": active_off_reason(app),
         "poller": {"last_success_at": poller.last_success_at, "last_error": poller.last_error,
                    "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
+        "budget": budget_status(app),
         "master": master_row(master, master_view) if master else None,
         "clients": clients,
         "totals": totals(clients),

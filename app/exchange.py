@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import requests
 from flask import Flask
 
+from .bitget.budget import RequestBudget
 from .bitget.client import BitgetClient, Credentials, PooledTransport, ServerClock
 from .bitget.models import Contract
-from .bitget.ratelimit import AccountRateLimiter, ServerRateLimiter
+from .bitget.ratelimit import AccountRateLimiter
 
 if TYPE_CHECKING:
     from .models import Account
@@ -49,13 +50,14 @@ def http_session(base_url: str) -> requests.Session | PooledTransport:
 class ExchangeGateway:
     """Hands out one long-lived BitgetClient (own session, own rate limiter) per account."""
 
-    def __init__(self, base_url_provider, vault: Vault, *, timeout: float, ip_limit_per_minute: int | None) -> None:
+    def __init__(self, base_url_provider, vault: Vault, *, timeout: float, ip_limit_per_minute: int | None,
+                 background_share: float = 0.3) -> None:
         self._base_url_provider = base_url_provider
         self._vault = vault
         self._timeout = timeout
-        self._server_limiter = (
-            ServerRateLimiter(ip_limit_per_minute, 60.0) if ip_limit_per_minute else None
-        )
+        # one budget for every account this process serves: they all leave through the same IP
+        self.budget = RequestBudget(ip_limit_per_minute, background_share) if ip_limit_per_minute else None
+        self._server_limiter = self.budget
         self._clock: ServerClock | None = None
         self._clients: dict[int, tuple[tuple, BitgetClient]] = {}
         self._lock = threading.Lock()
@@ -80,7 +82,8 @@ class ExchangeGateway:
 
         limit = app.config.get("BITGET_IP_LIMIT_PER_MINUTE")
         return cls(provider, app.extensions["vault"], timeout=float(app.config["BITGET_TIMEOUT_SECONDS"]),
-                   ip_limit_per_minute=int(limit) if limit else None)
+                   ip_limit_per_minute=int(limit) if limit else None,
+                   background_share=float(app.config.get("BACKGROUND_BUDGET_SHARE", 0.3)))
 
     @property
     def base_url(self) -> str:

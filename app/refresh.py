@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from flask import Flask
 
+from .bitget.budget import BACKGROUND, as_priority
 from .bitget.errors import AuthError, BitgetError
 from .extensions import db
 from .models import Account
@@ -31,7 +32,7 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
         jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
         unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
-    outcomes = service.executor.map(lambda job: refresh_one(app, *job), jobs)
+    outcomes = service.executor.map(as_priority(BACKGROUND, lambda job: refresh_one(app, *job)), jobs)
     learn_uids(app, [o.item for o in outcomes if o.item[0] in unknown_uid and o.error is None and o.value])
     return sum(1 for o in outcomes if o.error is not None or o.value is False)
 
@@ -40,7 +41,8 @@ def learn_uids(app: Flask, jobs: Sequence[tuple[int, str, object]]) -> None:
     """Read the Bitget uid behind each account's keys once (links record it), off the replication's path."""
     if not jobs:
         return
-    outcomes = app.extensions["replication"].executor.map(lambda job: job[2].key_info().user_id, jobs)
+    outcomes = app.extensions["replication"].executor.map(
+        as_priority(BACKGROUND, lambda job: job[2].key_info().user_id), jobs)
     learnt = {o.item[0]: o.value for o in outcomes if o.error is None and o.value}
     if not learnt:
         return

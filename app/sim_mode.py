@@ -55,6 +55,7 @@ class SimRunner:
                 state_path=state_path,
                 seed=int(self.app.config["SIM_SEED"]),
                 price_walk=bool(self.app.config["SIM_PRICE_WALK"]),
+                rate_limits=bool(self.app.config.get("SIM_RATE_LIMITS", True)),
             )
             self.url = self.server.url
             log.info("simulated exchange listening on %s", self.url)

@@ -5,6 +5,7 @@ import time
 
 from flask import Flask
 
+from .budget_status import lockout_problem
 from .extensions import db
 from .models import Account
 
@@ -27,6 +28,9 @@ def current_problems(app: Flask, accounts: list[Account]) -> list[dict[str, str]
         problems.append({"key": "master-stale", "level": "error",
                          "text": f"The master has not been polled successfully for {STALE_POLLS} intervals "
                                  f"(last success {age}): {status.last_error}"})
+    lockout = lockout_problem(app)
+    if lockout is not None:
+        problems.append(lockout)
     views = app.extensions["state"].all()
     for account in accounts:  # master first (the caller's order)
         view = views.get(account.id)

@@ -110,12 +110,14 @@ def proc_cpu_seconds(pid: int | None = None) -> float:
 class SimProcess:
     """`python -m app.sim` in a subprocess (own GIL, own core), driven through its /_sim/ admin API."""
 
-    def __init__(self, latency_ms: int = 0) -> None:
+    def __init__(self, latency_ms: int = 0, limits: bool = True) -> None:
+        """limits=False serves every request (benches that measure fan-out mechanics, not the budget)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = tempfile.NamedTemporaryFile(prefix="bench-sim-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.sim", "--port", str(self.port), "--no-walk", "--seed", "1"],
+            [sys.executable, "-m", "app.sim", "--port", str(self.port), "--no-walk", "--seed", "1",
+             *([] if limits else ["--no-limits"])],
             cwd=str(ROOT), stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.http = requests.Session()

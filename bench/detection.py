@@ -46,8 +46,8 @@ from cryptography.fernet import Fernet  # noqa: E402
 class CopierServer:
     """`python wsgi.py` in its own process, configured through FLASK_* environment variables."""
 
-    def __init__(self, sim_url: str, poll_interval: float | None) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="bench-detect-")
+    def __init__(self, sim_url: str, poll_interval: float | None, prefix: str = "bench-detect-") -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix=prefix)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "COPIER_INSTANCE_PATH": self.tmp.name, "FLASK_EXCHANGE": "bitget",

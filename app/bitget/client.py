@@ -12,11 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import requests
 
+from .budget import BudgetExhausted
 from .clock import ServerClock
 from .errors import (
     NO_CHANGE_CODES,
@@ -27,6 +29,7 @@ from .errors import (
     NoPositionError,
     OrderNotFoundError,
     RateLimitError,
+    RateLimitLockoutError,
     RetryableError,
     SymbolUnavailableError,
     TimestampError,
@@ -149,9 +152,13 @@ class BitgetClient:
                 resynced = True
                 log.warning("Bitget %s %s: timestamp rejected, resyncing the server clock", method, path)
                 self.clock.resync(self._fetch_server_time)
+            except RateLimitLockoutError:
+                raise  # our own budget refused to send: retrying would only hammer a locked-out IP
             except RetryableError as err:
                 # a 429 guarantees nothing ran; anything else may have executed a non-idempotent POST
                 rate_limited = isinstance(err, RateLimitError)
+                if rate_limited:
+                    self._report_rate_limited()
                 safe = idempotent or rate_limited
                 # 429s get a longer budget: Bitget's windows are 1 s and nothing was executed
                 budget = self.max_retries + RATE_LIMIT_EXTRA_RETRIES if rate_limited else self.max_retries
@@ -184,6 +191,9 @@ class BitgetClient:
             status = resp.status_code
             data = parse_envelope(resp, path)
             code = SUCCESS
+            answered = getattr(self._server_limiter, "answered", None)
+            if answered is not None:
+                answered()
             return data
         except requests.RequestException as exc:
             raise network_error(exc, path) from exc
@@ -194,10 +204,21 @@ class BitgetClient:
             log.debug("%s %s status=%s code=%s latency_ms=%d attempt=%d", method, path, status, code,
                       (time.monotonic() - started) * 1000, attempt)
 
+    def _report_rate_limited(self) -> None:
+        """Tell the IP budget that the exchange refused with 429 (it pauses every account)."""
+        report = getattr(self._server_limiter, "rate_limited", None)
+        if callable(report):
+            report()
+
     def _throttle(self, path: str, private: bool) -> None:
         """Wait for the per-IP budget, then this account's per-endpoint budget; keep the clock fresh."""
         if self._server_limiter is not None:
-            self._server_limiter.acquire(public=not private)
+            try:
+                self._server_limiter.acquire(public=not private)
+            except BudgetExhausted as exc:
+                until = datetime.fromtimestamp(exc.until, UTC).strftime("%H:%M:%S UTC")
+                raise RateLimitLockoutError(f"Bitget rate limit hit: every account blocked until {until}",
+                                            code="429", endpoint=path) from None
         if private:
             self._limiter.acquire(path)
             self.clock.ensure_fresh(self._fetch_server_time)

@@ -44,6 +44,10 @@ class RateLimitError(RetryableError):
     """HTTP 429: the request was refused before execution; back off."""
 
 
+class RateLimitLockoutError(RateLimitError):
+    """The IP is (most likely) locked out by Bitget: nothing is sent until the lockout ends; do not retry."""
+
+
 class ExchangeUnavailableError(RetryableError):
     """Bitget is down, upgrading or answered garbage (5xx, non-JSON, system-busy codes)."""
 

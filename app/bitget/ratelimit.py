@@ -89,6 +89,8 @@ class SlidingWindowLimiter:
 
 PUBLIC_RATE = 20.0
 DEFAULT_RATE = 10.0
+# one second plus a margin: requests sent a second apart can arrive closer together than that
+UID_WINDOW_S = 1.05
 
 # REFERENCE §5; keyed by request path. Public (IP-keyed) paths are listed in PUBLIC_PATHS instead.
 _ENDPOINT_RATES: dict[str, float] = {
@@ -132,22 +134,26 @@ class EndpointLimits:
 
 
 class AccountRateLimiter:
-    """One per Bitget account (UID): a token bucket per endpoint, created on first use."""
+    """One per Bitget account (UID): per endpoint at most its rate in any one-second window, created on first use.
+
+    A sliding window rather than a token bucket: a bucket that starts full lets rate + refill requests through
+    within one second, which an exchange counting "N per second" over a sliding second refuses with 429.
+    """
 
     def __init__(self, limits: EndpointLimits | None = None, *, clock: Clock = time.monotonic,
                  sleep: Sleep = time.sleep) -> None:
         self.limits = limits or EndpointLimits()
         self._clock = clock
         self._sleep = sleep
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, SlidingWindowLimiter] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, path: str) -> TokenBucket:
-        """The bucket for this endpoint (burst = one second's worth, at least 1)."""
+    def bucket(self, path: str) -> SlidingWindowLimiter:
+        """The one-second window for this endpoint (at least one request)."""
         with self._lock:
             if path not in self._buckets:
-                rate = self.limits.rate_for(path)
-                self._buckets[path] = TokenBucket(rate, max(1.0, rate), clock=self._clock, sleep=self._sleep)
+                rate = max(1, int(self.limits.rate_for(path)))
+                self._buckets[path] = SlidingWindowLimiter(rate, UID_WINDOW_S, clock=self._clock, sleep=self._sleep)
             return self._buckets[path]
 
     def acquire(self, path: str) -> float:

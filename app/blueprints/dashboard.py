@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import text
 
+from ..budget_status import budget_status
 from ..dashboard_state import build_state
 from ..extensions import db
 from ..models import Account
@@ -53,6 +54,7 @@ def healthz():
         "last_poll_age_s": round(time.time() - status.last_success_at, 1) if status.last_success_at else None,
         "last_poll_error": status.last_error,
         "poll_failures": status.failures,
+        "request_budget": budget_status(current_app),
     }
     return jsonify(body), (200 if database == "ok" else 503)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from ..bitget.budget import BACKGROUND, as_priority
 from ..bitget.errors import BitgetError
 from ..extensions import db
 from ..models import Account, RunResult
@@ -33,7 +34,7 @@ def measure_run(app: Flask, run_id: int) -> int:
                 .filter(RunResult.run_id == run_id).all())
         work = [(result.id, gateway.client_for(account), result.orders) for result, account in rows if result.orders]
     outcomes = app.extensions["replication"].executor.map(
-        lambda item: sum(measure_order(item[1], order) for order in item[2]), work)
+        as_priority(BACKGROUND, lambda item: sum(measure_order(item[1], order) for order in item[2])), work)
     with app.app_context():
         for (result_id, _, orders), outcome in zip(work, outcomes, strict=True):
             if outcome.value:

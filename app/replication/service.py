@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import selectinload
 
+from ..bitget.budget import MASTER, as_priority
 from ..bitget.errors import AuthError, BitgetError, PositionModeMismatchError
 from ..bitget.models import Contract, SymbolAccount
 from ..errors import ValidationError
@@ -182,7 +183,8 @@ class ReplicationService:
         """
         client = self.gateway.client_for(account)
         account_id = account.id
-        reads = [self.executor.submit(client.positions), self.executor.submit(client.usdt_account)]
+        reads = [self.executor.submit(as_priority(MASTER, client.positions)),
+                 self.executor.submit(as_priority(MASTER, client.usdt_account))]
         before = self.cache.get(account_id)
         had_positions = bool(before and before.positions)
         delay = float(self.app.config.get("MASTER_EMPTY_CONFIRM_SECONDS", 0.5))
@@ -191,7 +193,7 @@ class ReplicationService:
             positions, balance = tuple(reads[0].result()), reads[1].result()
             if not positions and had_positions:
                 time.sleep(delay)
-                positions = tuple(client.positions())
+                positions = tuple(as_priority(MASTER, client.positions)())
                 log.info("master read empty after holding positions: confirmed by a second read (%d positions)",
                          len(positions))
             self.cache.record_success(account_id, positions=positions, equity=balance.equity,

@@ -21,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=0, help="latency added to every API call")
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between price ticks")
     parser.add_argument("--no-walk", action="store_true", help="keep prices still (move them on the page)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="do not enforce Bitget's rate limits (per UID and endpoint, 6000/min per IP)")
     parser.add_argument("--demo-accounts", action="store_true",
                         help="create a master and three clients when there are no accounts")
     return parser.parse_args(argv)
@@ -32,11 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     faults = {"": {"latency_ms": args.latency_ms}} if args.latency_ms else None
     server = start_simulator(args.host, args.port, state_path=args.state, seed=args.seed,
-                             price_walk=not args.no_walk, tick_seconds=args.tick, faults=faults)
+                             price_walk=not args.no_walk, tick_seconds=args.tick, faults=faults,
+                             rate_limits=not args.no_limits)
     if args.demo_accounts and not server.exchange.accounts:
         for name, balance, mode in DEMO_ACCOUNTS:
             server.exchange.create_account(name, balance, pos_mode=mode)
-    print(f"Simulated Bitget on {server.url}  (page: {server.url}/_sim/)", flush=True)
+    limits = "on" if server.limits.enabled else "off (--no-limits)"
+    print(f"Simulated Bitget on {server.url}  (page: {server.url}/_sim/; rate limits {limits})", flush=True)
     for acc in server.exchange.list_accounts():
         print(f"  {acc['name']}: key={acc['api_key']} secret={acc['api_secret']} passphrase={acc['passphrase']}")
     try:

@@ -80,6 +80,27 @@ def faults() -> Response:
     return jsonify(sim().faults.configure(body()))
 
 
+@bp.route("/limits", methods=["GET", "PUT", "POST"])
+def limits() -> Response:
+    """Read or change the rate limits: {enabled, ip_per_minute, lockout_seconds, ...} (keys given change).
+
+    A change starts the limiter afresh (windows and lockouts are forgotten).
+    """
+    if request.method == "GET":
+        return jsonify(sim().limits.config.to_json())
+    data = request.get_json(silent=True)
+    if not isinstance(data, (dict, bool)):
+        raise ValueError('send a JSON object, e.g. {"enabled": false}')
+    return jsonify(sim().limits.configure(data))
+
+
+@bp.post("/limits/reset")
+def reset_limits() -> Response:
+    """Forget every rate-limit window and lockout (the config stays)."""
+    sim().limits.reset()
+    return jsonify({"ok": True})
+
+
 @bp.get("/prices")
 def prices() -> Response:
     """Every symbol's mark price."""
@@ -106,13 +127,13 @@ def tick() -> Response:
 
 @bp.get("/stats")
 def stats() -> Response:
-    """Request counts per API key and path since the last reset."""
+    """Request counts per API key, path and status since the last reset, and rate-limit refusals."""
     return jsonify(sim().stats.snapshot(sim().exchange.key_names()))
 
 
 @bp.post("/stats/reset")
 def reset_stats() -> Response:
-    """Zero the request counters."""
+    """Zero the request counters (and the rate limiter's counters, windows and lockouts)."""
     sim().stats.reset()
     return jsonify({"ok": True})
 

@@ -15,6 +15,7 @@ from .auth import authenticate
 from .contracts import PRODUCT_TYPE
 from .errors import NO_PERMISSION, NOT_FOUND_URL, SYSTEM_ERROR, SimError, fail, param_error
 from .faults import Decision, FaultInjector
+from .limits import RateLimiter
 from .numbers import now_ms
 from .registry import ROUTES, Call, Route
 
@@ -24,18 +25,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20
 JSON_HEADERS = [("Content-Type", "application/json")]
+TOO_MANY = ("429", "Too Many Requests")
 BAD_GATEWAY = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 class RequestStats:
-    """Request counts per API key and path since the last reset (thread-safe)."""
+    """Request counts per API key and path since the last reset, plus the rate limiter's (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RateLimiter | None = None) -> None:
         self._lock = threading.Lock()
+        self.limits = limits
         self.reset()
 
     def reset(self) -> None:
-        """Start counting afresh."""
+        """Start counting afresh (the rate limiter's counters, windows and lockouts too)."""
+        if self.limits is not None:
+            self.limits.reset_counters()
+            self.limits.reset()
         with self._lock:
             self.since = now_ms()
             self._counts: dict[tuple[str, str], int] = {}
@@ -65,8 +71,11 @@ class RequestStats:
             entry = by_key.setdefault(key, {"account": names.get(key, ""), "total": 0, "paths": {}})
             entry["total"] += n
             entry["paths"][path] = n
-        return {"since": since, "total": sum(counts.values()), "by_path": by_path, "by_key": by_key,
-                "by_status": {str(k): v for k, v in sorted(statuses.items())}}
+        out = {"since": since, "total": sum(counts.values()), "by_path": by_path, "by_key": by_key,
+               "by_status": {str(k): v for k, v in sorted(statuses.items())}}
+        if self.limits is not None:
+            out.update(self.limits.snapshot())
+        return out
 
 
 def envelope(code: str, msg: str, data: Any) -> bytes:
@@ -90,11 +99,12 @@ class ApiApp:
     """Serves /api/... itself and hands every other path to the wrapped WSGI app (admin and page)."""
 
     def __init__(self, exchange: Exchange, faults: FaultInjector, stats: RequestStats,
-                 fallback: Callable[..., Iterable[bytes]]) -> None:
+                 fallback: Callable[..., Iterable[bytes]], limits: RateLimiter | None = None) -> None:
         self.exchange = exchange
         self.faults = faults
         self.stats = stats
         self.fallback = fallback
+        self.limits = limits or RateLimiter(False)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """WSGI entry point."""
@@ -105,6 +115,8 @@ class ApiApp:
         decision = self.faults.decide(path)
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)
+        if self.limits.enabled and self.limits.check_ip(str(environ.get("REMOTE_ADDR", "")), path):
+            return self._fault_reply(Decision(status=429), start_response)
         if decision.status is not None:
             return self._fault_reply(decision, start_response)
         status, payload = self.handle(environ, path)
@@ -113,7 +125,7 @@ class ApiApp:
             start_response("500 Response Lost", [("Content-Length", "0")])
             return [b""]
         self.stats.status(status)
-        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+        start_response(f"{status} {'OK' if status == 200 else TOO_MANY[1] if status == 429 else 'Error'}",
                        [*JSON_HEADERS, ("Content-Length", str(len(payload)))])
         return [payload]
 
@@ -125,7 +137,7 @@ class ApiApp:
         if route is None:
             return 404, envelope(*NOT_FOUND_URL, None)
         try:
-            call = self._call(route, environ, method, body)
+            call = self._call(route, environ, path, method, body)
             return 200, envelope("00000", "success", route.handler(call))
         except SimError as exc:
             return exc.http_status, envelope(exc.code, exc.msg, None)
@@ -133,8 +145,11 @@ class ApiApp:
             log.exception("simulator error on %s %s", method, path)
             return 500, envelope(*SYSTEM_ERROR, None)
 
-    def _call(self, route: Route, environ: dict[str, Any], method: str, body: bytes) -> Call:
+    def _call(self, route: Route, environ: dict[str, Any], path: str, method: str, body: bytes) -> Call:
+        """Authenticate, apply the per-UID limit, parse and check the parameters."""
         account = authenticate(self.exchange, environ, body) if route.private else None
+        if account is not None and self.limits.enabled and self.limits.check_uid(account.user_id, path):
+            raise SimError(*TOO_MANY, http_status=429)
         if method == "POST":
             try:
                 params = json.loads(body or b"{}")
@@ -154,7 +169,7 @@ class ApiApp:
         status = decision.status or 500
         self.stats.status(status)
         if status == 429:
-            payload, headers, text = envelope("429", "Too Many Requests", None), JSON_HEADERS, "Too Many Requests"
+            payload, headers, text = envelope(*TOO_MANY, None), JSON_HEADERS, TOO_MANY[1]
         elif status == 502:
             payload, headers, text = BAD_GATEWAY, [("Content-Type", "text/html")], "Bad Gateway"
         else:

@@ -12,6 +12,7 @@ from werkzeug.serving import DechunkedInput, ThreadedWSGIServer, WSGIRequestHand
 from .api import MAX_BODY
 from .exchange import Exchange
 from .faults import FaultInjector
+from .limits import LimitConfig, RateLimiter
 from .persistence import StateSaver
 from .webapp import create_sim_app
 
@@ -143,7 +144,7 @@ class SimHTTPServer(ThreadedWSGIServer):
 
 
 class SimServer:
-    """A running simulator: .url, .port, .exchange, .faults, .stats, .app and .stop()."""
+    """A running simulator: .url, .port, .exchange, .faults, .limits, .stats, .app and .stop()."""
 
     def __init__(self, httpd: SimHTTPServer, app: Any, exchange: Exchange, saver: StateSaver | None,
                  price_walk: bool, tick_seconds: float) -> None:
@@ -152,6 +153,7 @@ class SimServer:
         self.exchange = exchange
         self.faults = app.extensions["sim"].faults
         self.stats = app.extensions["sim"].stats
+        self.limits = app.extensions["sim"].limits
         self.host = httpd.server_address[0]
         self.port = int(httpd.server_address[1])
         self.url = f"http://{self.host}:{self.port}"
@@ -192,14 +194,21 @@ class SimServer:
 
 def start_simulator(host: str = "127.0.0.1", port: int = 0, *, state_path: str | None = None, seed: int = 1,
                     price_walk: bool = True, tick_seconds: float = 1.0,
-                    faults: dict[str, Any] | None = None) -> SimServer:
-    """Start the simulated exchange in daemon threads and return its handle."""
+                    faults: dict[str, Any] | None = None,
+                    rate_limits: bool | dict[str, Any] | LimitConfig = True) -> SimServer:
+    """Start the simulated exchange in daemon threads and return its handle.
+
+    `rate_limits`: True (Bitget's limits, the default), False (none), or a dict of changes to the defaults
+    (`ip_per_minute`, `lockout_seconds`, `window_seconds`, `public_rate`, `default_rate`, `grace_ms`,
+    `uid_rates`, `enabled`) or a LimitConfig; see app.sim.limits.
+    """
+    limits = RateLimiter(rate_limits)
     exchange = Exchange(seed)
     saver = None
     if state_path:
         saver = StateSaver(exchange, state_path)
         saver.load()
-    app = create_sim_app(exchange, FaultInjector(faults, seed))
+    app = create_sim_app(exchange, FaultInjector(faults, seed), limits=limits)
     httpd = SimHTTPServer(host, port, app)
     server = SimServer(httpd, app, exchange, saver, price_walk, tick_seconds).start()
     log.info("simulated Bitget listening on %s", server.url)

@@ -11,6 +11,7 @@ from .api import ApiApp, RequestStats, envelope
 from .errors import NOT_FOUND_URL
 from .exchange import Exchange
 from .faults import FaultInjector
+from .limits import RateLimiter
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
@@ -23,15 +24,17 @@ class SimContext:
     exchange: Exchange
     faults: FaultInjector
     stats: RequestStats
+    limits: RateLimiter
     form_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
-def create_sim_app(exchange: Exchange, faults: FaultInjector | None = None,
-                   stats: RequestStats | None = None) -> Flask:
-    """Build the simulator's WSGI app around an exchange."""
+def create_sim_app(exchange: Exchange, faults: FaultInjector | None = None, stats: RequestStats | None = None,
+                   limits: RateLimiter | None = None) -> Flask:
+    """Build the simulator's WSGI app around an exchange (rate limits on unless `limits` says otherwise)."""
     app = Flask("app.sim", root_path=str(HERE), template_folder="templates", static_folder="static",
                 static_url_path="/_sim/static")
-    ctx = SimContext(exchange, faults or FaultInjector(seed=exchange.seed), stats or RequestStats())
+    limits = limits or RateLimiter(True)
+    ctx = SimContext(exchange, faults or FaultInjector(seed=exchange.seed), stats or RequestStats(limits), limits)
     app.extensions["sim"] = ctx
     from . import admin, ui
 
@@ -40,7 +43,7 @@ def create_sim_app(exchange: Exchange, faults: FaultInjector | None = None,
     app.before_request(loopback_only)
     app.after_request(security_headers)
     app.register_error_handler(404, not_found)
-    app.wsgi_app = ApiApp(exchange, ctx.faults, ctx.stats, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ApiApp(exchange, ctx.faults, ctx.stats, app.wsgi_app, limits)  # type: ignore[method-assign]
     return app
 
 

@@ -148,6 +148,24 @@
     el.title = title;
     var toggle = $("auto-follow");
     if (toggle && !toggle.dataset.pending) toggle.checked = !!state.auto_follow;
+    renderBudget();
+  }
+
+  function renderBudget() {
+    var b = state.budget || {};
+    var el = $("budget-status");
+    if (!el) return;
+    if (!b.enabled) {
+      el.textContent = "request budget off";
+      el.className = "muted";
+      return;
+    }
+    var by = b.by_class || {};
+    el.textContent = b.requests_last_minute + " req/min (" + b.pct_of_exchange_limit + "% of 6000)";
+    el.className = b.lockout_until ? "neg" : b.pct_of_exchange_limit >= 80 ? "warn" : "muted";
+    el.title = "last minute: actions " + (by.action || 0) + ", master " + (by.master || 0) + ", background " +
+      (by.background || 0) + " (cap " + b.background_cap_per_minute + "); clients refreshed every " +
+      b.client_refresh_interval_s + " s; cap " + b.limit_per_minute + "/min";
   }
 
   /* ----- master -------------------------------------------------------------------------------------- */

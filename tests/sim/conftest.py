@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from app.bitget.signing import sign
+from app.sim.limits import LimitConfig
 from app.sim.server import SimServer, start_simulator
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bitget"
@@ -28,13 +30,35 @@ def assert_keys(actual: dict[str, Any], fixture: dict[str, Any], extra: set[str]
     assert set(actual) == set(fixture) | set(extra), (set(actual) ^ (set(fixture) | set(extra)))
 
 
+class SourceAddressAdapter(HTTPAdapter):
+    """Connect from a chosen local address (e.g. 127.0.0.2: another loopback source IP)."""
+
+    def __init__(self, source_ip: str) -> None:
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source_ip, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(source_ip: str | None = None) -> requests.Session:
+    """A requests session whose connections come from source_ip (the default route when None)."""
+    session = requests.Session()
+    if source_ip:
+        adapter = SourceAddressAdapter(source_ip)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    return session
+
+
 class SignedClient:
     """A tiny Bitget client: compact JSON bodies, self-built query strings, every header settable."""
 
-    def __init__(self, base_url: str, creds: dict[str, Any]) -> None:
+    def __init__(self, base_url: str, creds: dict[str, Any], source_ip: str | None = None) -> None:
         self.base_url = base_url
         self.creds = creds
-        self.session = requests.Session()
+        self.session = session_from(source_ip)
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
                 ts: str | None = None, secret: str | None = None, passphrase: str | None = None,
@@ -117,9 +141,10 @@ def server() -> Iterator[SimServer]:
 
 @pytest.fixture
 def sim(server: SimServer) -> SimServer:
-    """The module's simulator, emptied before each test."""
+    """The module's simulator, emptied before each test (Bitget's rate limits on, state forgotten)."""
     server.exchange.reset()
     server.faults.configure(None)
+    server.limits.configure(LimitConfig())
     server.stats.reset()
     return server
 

@@ -1,0 +1,78 @@
+"""Client refreshes paced within the background share of the request budget, spread evenly over time.
+
+Each second a slice of the enabled clients is read, so every client is read once per refresh interval and
+the requests come as a steady trickle rather than a burst. The interval is CLIENT_REFRESH_SECONDS while
+there are few clients and stretches with their number, so background reads stay within their share of the
+budget (BACKGROUND_BUDGET_SHARE) whatever the number of clients: 500 clients cost the same per minute as 50,
+they are only read less often. The master is not paced here: the poller reads it at its own interval.
+"""
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+
+from .extensions import db
+from .models import Account
+
+TICK_SECONDS = 1.0
+# the pacer plans for this part of the background share; the rest absorbs fill measurement and the
+# refresh after each action
+PACE_HEADROOM = 0.8
+REQUESTS_PER_REFRESH = 2  # all-position + the per-symbol account read
+FILLS_PER_REFRESH = 1  # accounts with a loss limit also read their new fills
+
+
+class RefreshPacer:
+    """One tick a second refreshes the next slice of clients (round robin)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.interval = float(app.config["CLIENT_REFRESH_SECONDS"])
+        self.clients = 0
+        self._cursor = 0
+        self._carry = 0.0
+        self._lock = threading.Lock()
+
+    def interval_for(self, clients: int, cost: float) -> float:
+        """Seconds between two refreshes of one client, for this many clients at this cost each."""
+        base = float(self.app.config["CLIENT_REFRESH_SECONDS"])
+        budget = self.app.extensions["gateway"].budget
+        if budget is None or clients == 0:
+            return base
+        per_second = budget.background_rate_per_second() * PACE_HEADROOM
+        return max(base, clients * cost / per_second)
+
+    def tick(self) -> list[int]:
+        """Refresh this second's slice; returns the ids refreshed."""
+        from .refresh import refresh_accounts
+
+        batch = self._next_batch()
+        if batch:
+            refresh_accounts(self.app, batch, clients_only=True)
+        return batch
+
+    def _next_batch(self) -> list[int]:
+        with self.app.app_context():
+            rows = db.session.query(Account.id, Account.daily_loss_limit, Account.drawdown_limit_pct).filter_by(
+                role="client", enabled=True).order_by(Account.id).all()
+            db.session.remove()
+        ids = [r[0] for r in rows]
+        with self._lock:
+            self.clients = len(ids)
+            if not ids:
+                return []
+            with_fills = sum(1 for r in rows if r[1] is not None or r[2] is not None)
+            cost = REQUESTS_PER_REFRESH + FILLS_PER_REFRESH * with_fills / len(ids)
+            self.interval = self.interval_for(len(ids), cost)
+            self._carry += len(ids) * TICK_SECONDS / self.interval
+            count = min(len(ids), int(self._carry))
+            self._carry -= count
+            start = self._cursor % len(ids)
+            batch = (ids[start:] + ids[:start])[:count]
+            self._cursor = (start + count) % len(ids)
+            return batch
+
+    def status(self) -> dict[str, float | int]:
+        """For the dashboard and /healthz."""
+        return {"client_refresh_interval_s": round(self.interval, 1), "clients": self.clients}
