@@ -11,6 +11,7 @@ from .bitget.budget import BACKGROUND, as_priority
 from .bitget.errors import AuthError, BitgetError
 from .extensions import db
 from .models import Account
+from .refresh_pacer import PACE_HEADROOM, REQUESTS_PER_REFRESH
 from .replication.loss import check_loss_limits
 from .replication.state import SymbolSettings
 from .tasks import run_in_background
@@ -32,7 +33,7 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
         jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
         unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
-    outcomes = service.executor.map(as_priority(BACKGROUND, lambda job: refresh_one(app, *job)), jobs)
+    outcomes = service.background.map(as_priority(BACKGROUND, lambda job: refresh_one(app, *job)), jobs)
     learn_uids(app, [o.item for o in outcomes if o.item[0] in unknown_uid and o.error is None and o.value])
     return sum(1 for o in outcomes if o.error is not None or o.value is False)
 
@@ -41,7 +42,7 @@ def learn_uids(app: Flask, jobs: Sequence[tuple[int, str, object]]) -> None:
     """Read the Bitget uid behind each account's keys once (links record it), off the replication's path."""
     if not jobs:
         return
-    outcomes = app.extensions["replication"].executor.map(
+    outcomes = app.extensions["replication"].background.map(
         as_priority(BACKGROUND, lambda job: job[2].key_info().user_id), jobs)
     learnt = {o.item[0]: o.value for o in outcomes if o.error is None and o.value}
     if not learnt:
@@ -76,7 +77,24 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
 
 
 def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
-    """Refresh some accounts in the background (after an action changed them)."""
+    """Refresh some accounts in the background (after an action changed them).
+
+    When the background share of the request budget cannot take them now, they go to the front of the
+    paced refresh instead: many followers are then re-read at the pace the budget allows, never in a burst.
+    """
     ids = list(account_ids)
-    if ids:
-        run_in_background(app, "refresh-soon", lambda: refresh_accounts(app, ids))
+    if not ids:
+        return
+    if not background_room(app, REQUESTS_PER_REFRESH * len(ids)):
+        app.extensions["refresh_pacer"].prioritize(ids)
+        return
+    run_in_background(app, "refresh-soon", lambda: refresh_accounts(app, ids))
+
+
+def background_room(app: Flask, requests: int) -> bool:
+    """True when background work of this many requests fits in the budget's background share now."""
+    budget = app.extensions["gateway"].budget
+    if budget is None:
+        return True
+    snap = budget.snapshot()
+    return snap.by_class.get(BACKGROUND, 0) + requests <= snap.background_cap * PACE_HEADROOM

@@ -32,6 +32,7 @@ class RefreshPacer:
         self.clients = 0
         self._cursor = 0
         self._carry = 0.0
+        self._due: list[int] = []  # to be read before the round robin goes on (changed by an action)
         self._lock = threading.Lock()
 
     def interval_for(self, clients: int, cost: float) -> float:
@@ -68,10 +69,18 @@ class RefreshPacer:
             self._carry += len(ids) * TICK_SECONDS / self.interval
             count = min(len(ids), int(self._carry))
             self._carry -= count
+            known = set(ids)
+            due = [i for i in dict.fromkeys(self._due) if i in known][:count]
+            self._due = [i for i in self._due if i in known and i not in due]
             start = self._cursor % len(ids)
-            batch = (ids[start:] + ids[:start])[:count]
-            self._cursor = (start + count) % len(ids)
-            return batch
+            rest = [i for i in ids[start:] + ids[:start] if i not in due][:count - len(due)]
+            self._cursor = (start + len(rest)) % len(ids)
+            return due + rest
+
+    def prioritize(self, account_ids: list[int]) -> None:
+        """Read these clients first, at the budget's pace (after an action changed them)."""
+        with self._lock:
+            self._due += [i for i in account_ids if i not in self._due]
 
     def status(self) -> dict[str, float | int]:
         """For the dashboard and /healthz."""

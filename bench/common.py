@@ -320,7 +320,7 @@ class Followups:
             import app.replication.quality as quality
         except ImportError:  # fill measurement not present in this version
             return
-        self._patch(quality, "measure_soon", lambda app, run_id: self.calls.append(("measure", app, run_id)))
+        self._patch(quality, "measure_soon", lambda app, run_id, orders=0: self.calls.append(("measure", app, run_id)))
 
     def _patch(self, module: Any, name: str, fn: Any) -> None:
         if hasattr(module, name):

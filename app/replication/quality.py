@@ -33,7 +33,7 @@ def measure_run(app: Flask, run_id: int) -> int:
         rows = (db.session.query(RunResult, Account).join(Account, Account.id == RunResult.account_id)
                 .filter(RunResult.run_id == run_id).all())
         work = [(result.id, gateway.client_for(account), result.orders) for result, account in rows if result.orders]
-    outcomes = app.extensions["replication"].executor.map(
+    outcomes = app.extensions["replication"].background.map(
         as_priority(BACKGROUND, lambda item: sum(measure_order(item[1], order) for order in item[2])), work)
     with app.app_context():
         for (result_id, _, orders), outcome in zip(work, outcomes, strict=True):
@@ -61,6 +61,15 @@ def measure_order(client, order: dict[str, Any]) -> int:
     return 1
 
 
-def measure_soon(app: Flask, run_id: int) -> None:
-    """Measure a run's fills in the background, off the replication's critical path."""
+def measure_soon(app: Flask, run_id: int, orders: int) -> bool:
+    """Measure a run's fills in the background, off the replication's critical path, when the background
+    share of the request budget has room for one read per order; else the run stays unmeasured (False)."""
+    from ..refresh import background_room
+
+    if not orders:
+        return False
+    if not background_room(app, orders):
+        log.info("run %s: fill prices not measured, the request budget's background share is in use", run_id)
+        return False
     run_in_background(app, f"measure-{run_id}", lambda: measure_run(app, run_id))
+    return True

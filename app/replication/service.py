@@ -64,6 +64,9 @@ class ReplicationService:
         self.executor = AccountExecutor(int(app.config["EXECUTOR_MAX_WORKERS"]))
         # reads a worker starts beside its own (never the workers' pool: a worker waiting on it could starve it)
         self.prefetch = AccountExecutor(int(app.config["EXECUTOR_MAX_WORKERS"]))
+        # background reads wait for their share of the request budget: on threads of their own, so a burst of
+        # them can never hold the workers an action needs
+        self.background = AccountExecutor(min(32, int(app.config["EXECUTOR_MAX_WORKERS"])))
         self.lock = ReplicationLock(Path(app.instance_path) / "replication.lock")
         self.links = LinkStore(app)
         self.health = ClientHealth()
@@ -145,7 +148,7 @@ class ReplicationService:
 
             refresh_soon(self.app, [r.account_id for r in results if r.acted and r.account_id is not None])
             if self.app.config.get("MEASURE_FILLS", True):
-                measure_soon(self.app, run.id)
+                measure_soon(self.app, run.id, sum(len(r.orders) for r in results))
         return self.report(run, results)
 
     def _client_jobs(self, account_ids: Sequence[int] | None) -> list[ClientJob]:

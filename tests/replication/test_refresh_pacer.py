@@ -57,3 +57,20 @@ def test_the_budget_in_use_is_on_healthz_and_in_the_state(budgeted, sim):
     assert health["client_refresh_interval_s"] == 15.0
     state = operator_client(budgeted).get("/api/state").json
     assert state["budget"]["background_cap_per_minute"] == 1710
+
+
+def test_an_action_on_many_clients_queues_their_refresh_at_the_budgets_pace(budgeted, sim):
+    from app.refresh import refresh_soon
+
+    ids = [add_account(budgeted, sim, f"C{i:02d}", balance="1000") for i in range(30)]
+    budget = budgeted.extensions["gateway"].budget
+    from app.bitget.budget import BACKGROUND, request_priority
+
+    with request_priority(BACKGROUND):  # the background share is nearly used up
+        for _ in range(int(budget.background_cap * 0.8) - 10):
+            budget.acquire()
+    refresh_soon(budgeted, ids)  # 60 requests do not fit now: queued, not sent in a burst
+    assert not budgeted.extensions.get("background_tasks")
+    pacer = budgeted.extensions["refresh_pacer"]
+    first = pacer.tick()
+    assert first and first == ids[:len(first)]  # the changed clients come first, a slice at a time
