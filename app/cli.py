@@ -1,4 +1,4 @@
-"""Command line: `flask --app wsgi accounts add|list|remove|verify`, `rotate-vault-key`, `backup`."""
+"""Command line: `flask --app wsgi accounts add|list|remove|verify`, `set-password`, `rotate-vault-key`, `backup`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +8,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .accounts import service
+from .accounts.validation import has_surrogates
 from .errors import CopierError
 from .extensions import db
 from .instance_files import write_secret
 from .models import Account
+from .security import password_problem, set_operator_password
 from .vault import Vault, new_key
 
 accounts_cli = AppGroup("accounts", help="Manage the master and client accounts.")
@@ -21,6 +23,8 @@ def find_account(ref: str) -> Account:
     """An account by id or by name."""
     if ref.isascii() and ref.isdigit() and len(ref) < 19:
         return service.get_account(int(ref))
+    if has_surrogates(ref):  # undecodable bytes on the command line: no stored name can match them
+        raise click.ClickException(f"No account with id or name {ref!r}.")
     account = db.session.query(Account).filter_by(name=ref).one_or_none()
     if account is None:
         raise click.ClickException(f"No account with id or name {ref!r}.")
@@ -37,14 +41,21 @@ def find_account(ref: str) -> Account:
 @click.option("--sizing-mode", type=click.Choice(["equity_ratio", "multiplier", "fixed_margin"]), default="equity_ratio")
 @click.option("--sizing-value", default="1")
 @click.option("--max-leverage", default=None)
-def add_account(**options: str) -> None:
-    """Add an account (secret and passphrase are asked for without echo)."""
+@click.option("--verify/--no-verify", "verify", default=True, show_default=True,
+              help="Check the keys with the exchange before storing them (--no-verify: store them unchecked).")
+def add_account(verify: bool, **options: str) -> None:
+    """Add an account (secret and passphrase are asked for without echo); its keys are checked first."""
     data = {k: v for k, v in options.items() if v is not None}
     try:
-        account = service.create_account(data)
+        account = service.create_account(data, verify=verify)
     except CopierError as exc:
-        raise click.ClickException(exc.message) from None
-    click.echo(f"Added {account.role} {account.name} (id {account.id}, key {account.api_key_masked}).")
+        hint = " (--no-verify stores the keys without checking them)" if verify and exc.code == "exchange_error" else ""
+        raise click.ClickException(exc.message + hint) from None
+    if account.verify_ok is None:
+        keys = "keys not checked: not verified"
+    else:
+        keys = "keys work" if account.verify_ok else f"PROBLEM: {account.verify_message}"
+    click.echo(f"Added {account.role} {account.name} (id {account.id}, key {account.api_key_masked}; {keys}).")
 
 
 @accounts_cli.command("list")
@@ -86,6 +97,19 @@ def verify_account(ref: str) -> None:
     )
 
 
+@click.command("set-password")
+@with_appcontext
+def set_password() -> None:
+    """Choose a new operator password (asked twice, without echo); every open session is logged out."""
+    password = click.prompt("New operator password", hide_input=True, default="", show_default=False)
+    confirm = click.prompt("Repeat it", hide_input=True, default="", show_default=False)
+    problem = password_problem(password, confirm)
+    if problem:
+        raise click.ClickException(f"{problem} The password was not changed.")
+    set_operator_password(password)
+    click.echo("Operator password changed. Every open session has been logged out: log in with the new password.")
+
+
 @click.command("rotate-vault-key")
 @with_appcontext
 def rotate_vault_key() -> None:
@@ -119,6 +143,7 @@ def rotate_vault_key() -> None:
 def register_cli(app: Flask) -> None:
     """Attach the CLI commands."""
     app.cli.add_command(accounts_cli)
+    app.cli.add_command(set_password)
     app.cli.add_command(rotate_vault_key)
     app.cli.add_command(backup_database)
 

@@ -12,9 +12,13 @@ from .budget_status import budget_status
 from .extensions import db
 from .models import Account, PositionLink, Run, RunResult
 from .poller import auto_follow_enabled
+from .replication import performance
+from .replication.outcomes import skip_texts
+from .replication.plan import ClientPlan
 from .replication.planner import plan_replication
 from .replication.runs import run_to_dict
 from .replication.service import cached_client_state, link_of
+from .replication.sizing import fmt_decimal
 from .replication.state import Link, MasterState
 from .serialize import position_to_dict, text
 from .state import AccountView
@@ -40,7 +44,8 @@ def build_state(app: Flask) -> dict[str, Any]:
     latest = last_results()
     for client in clients:
         client["last_result"] = latest.get(client["id"])
-    last_run = db.session.query(Run).filter(Run.action != "preview").order_by(Run.id.desc()).first()
+    master_pnl = add_performance(master, master_view, clients, views)
+    last_run = latest_run()
     poller = app.extensions["poller"].status
     return {
         "now": time.time(),
@@ -50,12 +55,27 @@ def build_state(app: Flask) -> dict[str, Any]:
         "poller": {"last_success_at": poller.last_success_at, "last_error": poller.last_error,
                    "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
         "budget": budget_status(app),
-        "master": master_row(master, master_view) if master else None,
+        "master": {**master_row(master, master_view), "pnl": master_pnl} if master else None,
         "clients": clients,
-        "totals": totals(clients),
+        "sync_counts": sync_counts(clients),
+        "precision": precision(contracts, master_view, views.values()),
+        "totals": {**totals(clients), "pnl": performance.totals(clients)},
         "last_run": run_to_dict(last_run) if last_run else None,
         "banners": current_problems(app, accounts) + [b for b in [off_banner(app)] if b],
     }
+
+
+def add_performance(master: Account | None, master_view: AccountView | None, clients: list[dict[str, Any]],
+                    views: dict[int, AccountView]) -> dict[str, Any] | None:
+    """Each client's PnL and return per window next to the master's (stored aggregates and the cache only);
+    returns the master's own windows."""
+    states = performance.load_all()
+    now = performance.current_ms()
+    master_state = states.get(master.id) if master else None
+    for client in clients:
+        client["pnl"] = performance.client_windows(states.get(client["id"]), views.get(client["id"]), master_state,
+                                                   master_view, now)
+    return performance.master_windows(master_state, master_view, now)
 
 
 def _contracts(app: Flask) -> dict:
@@ -63,6 +83,18 @@ def _contracts(app: Flask) -> dict:
         return app.extensions["gateway"].contracts_for_page()  # never waits long for a down exchange
     except Exception:  # contracts unavailable (exchange down): sync state becomes "unknown"
         return {}
+
+
+def latest_run() -> Run | None:
+    """The run the "Last run" panel shows: the newest real run.
+
+    Previews are not runs, and a poller pass without results is left out: while it is running it may still
+    turn out to have nothing to send (then it is discarded), so it must not hide the last run that acted.
+    """
+    has_results = db.session.query(RunResult.id).filter(RunResult.run_id == Run.id).exists()
+    return (db.session.query(Run).filter(Run.action != "preview")
+            .filter(db.or_(Run.trigger != "poller", has_results))
+            .order_by(Run.id.desc()).first())
 
 
 def last_results() -> dict[int, dict[str, Any]]:
@@ -101,7 +133,8 @@ def client_row(account: Account, view: AccountView | None, links: list[Link], ma
     row = {"id": account.id, "name": account.name, "enabled": account.enabled, "paused": account.paused,
            "sizing": f"{account.sizing_mode.replace('_', ' ')} x {account.sizing_value}", **view_fields(view)}
     row["positions_count"] = len(row["positions"])
-    row["sync"], row["sync_detail"] = sync_state(account, view, links, master, contracts, cache)
+    row["sync"], row["sync_detail"], row["sync_items"] = sync_verdict(account, view, links, master, contracts, cache)
+    row["sizing_now"] = sizing_in_use(account, view, links, master)
     row["loss"] = {"daily_limit": text(account.daily_loss_limit), "drawdown_limit_pct": text(account.drawdown_limit_pct),
                    "action": account.loss_action, "fired_at": account.loss_fired_at.isoformat() if account.loss_fired_at else None,
                    "reason": account.loss_fired_reason}
@@ -110,25 +143,112 @@ def client_row(account: Account, view: AccountView | None, links: list[Link], ma
 
 def sync_state(account: Account, view: AccountView | None, links: list[Link], master: MasterState | None,
                contracts: dict, cache) -> tuple[str, str]:
-    """in_sync / drift / error / paused / disabled / unknown: 'in sync' means replicate would send nothing."""
+    """The sync state and its detail text (see sync_verdict)."""
+    sync, detail, _ = sync_verdict(account, view, links, master, contracts, cache)
+    return sync, detail
+
+
+def sync_verdict(account: Account, view: AccountView | None, links: list[Link], master: MasterState | None,
+                 contracts: dict, cache) -> tuple[str, str, list[str]]:
+    """(state, detail, items): in_sync / not_copied / drift / error / paused / disabled / unknown.
+
+    'in sync' means the client holds its target for every master position (replicate would send nothing and
+    skips nothing); 'not copied' means replicate would send nothing, but a rule keeps the client off a master
+    position (the items say which and why); 'drift' lists every operation replicate would send.
+    """
     if not account.enabled:
-        return "disabled", "disabled: the copier ignores this account"
+        return "disabled", "disabled: the copier ignores this account", []
     if account.paused:
-        return "paused", "paused: the copier leaves this client alone"
+        return "paused", "paused: the copier leaves this client alone", []
     if view is None or view.fetched_at is None:
-        return ("error", view.error) if view and view.error else ("unknown", "not read yet")
+        return ("error", view.error, []) if view and view.error else ("unknown", "not read yet", [])
     if view.error:
-        return "error", view.error
+        return "error", view.error, []
     if master is None or not contracts or view.pos_mode is None:
-        return "unknown", "waiting for the master's state"
+        return "unknown", "waiting for the master's state", []
     state = cached_client_state(account, view, cache, links)
     if state is None:
-        return "unknown", "not read yet"
+        return "unknown", "not read yet", []
     plan = plan_replication(master, [state], contracts)[0]
     if plan.operations:
-        return "drift", "; ".join(op.reason for op in plan.operations[:4])
-    skipped = f" ({len(plan.skips)} skipped: {plan.skips[0].reason})" if plan.skips else ""
-    return "in_sync", "in sync" + skipped
+        items = [op.reason for op in plan.operations]
+        return "drift", "; ".join(items), items
+    not_copied = _not_copied(plan, master, state, contracts)
+    if not_copied:
+        return "not_copied", "not copied: " + "; ".join(not_copied), not_copied
+    skipped = f" ({len(plan.skips)} skipped: {skip_texts(plan)[0]})" if plan.skips else ""
+    return "in_sync", "in sync" + skipped, skip_texts(plan)
+
+
+def _not_copied(plan: ClientPlan, master: MasterState, state, contracts: dict) -> list[str]:
+    """The skips that keep the client off its target for a master position (TP/SL skips do not)."""
+    master_keys = {p.key for p in master.positions if p.total > 0}
+    if not any((s.symbol, s.hold_side) in master_keys for s in plan.skips):
+        return []
+    sizes_only = plan_replication(master, [state], contracts, tpsl=False)[0]  # skips of the sizes alone
+    kept = ClientPlan(plan.account_id, plan.name,
+                      skips=tuple(s for s in sizes_only.skips if (s.symbol, s.hold_side) in master_keys))
+    return skip_texts(kept)
+
+
+def sync_counts(clients: list[dict[str, Any]]) -> dict[str, int]:
+    """How many clients are in each sync state (the header's counts)."""
+    counts = dict.fromkeys(("in_sync", "not_copied", "drift", "error", "paused", "disabled", "unknown"), 0)
+    for client in clients:
+        counts[client["sync"]] = counts.get(client["sync"], 0) + 1
+    return counts
+
+
+def sizing_in_use(account: Account, view: AccountView | None, links: list[Link],
+                  master: MasterState | None) -> dict[str, Any]:
+    """The sizing factor that applies: live for new copies, the frozen link factor for copies already open."""
+    mode, value = account.sizing_mode, account.sizing_value
+    live: Decimal | None = None
+    client_equity = view.equity if view is not None else None
+    if mode == "equity_ratio":
+        if client_equity is not None and master is not None and master.equity > 0:
+            live = client_equity / master.equity * value
+            explain = (f"new copies: client equity {fmt_decimal(client_equity, 2)} / master equity "
+                       f"{fmt_decimal(master.equity, 2)} (incl. its unrealized PnL) x {fmt_decimal(value)} "
+                       f"= {fmt_decimal(live, 4)}")
+        else:
+            explain = "new copies: client equity / master equity x " + fmt_decimal(value) + " (equity not read yet)"
+        shown = f"equity ratio {fmt_decimal(live, 4)}" if live is not None else "equity ratio —"
+    elif mode == "multiplier":
+        live = value
+        shown = f"multiplier {fmt_decimal(value)}"
+        explain = f"new copies: {fmt_decimal(value)} x the master's size"
+    else:
+        shown = f"fixed margin {fmt_decimal(value)} USDT"
+        explain = f"new copies: {fmt_decimal(value)} USDT of margin per position"
+    held = {p.key for p in view.positions} if view is not None else set()
+    copies = [{"symbol": link.symbol, "hold_side": link.hold_side, "factor": fmt_decimal(link.factor, 4)}
+              for link in sorted(links, key=lambda li: li.key) if link.key in held and link.ended_ms is None]
+    if copies:
+        factors = sorted({c["factor"] for c in copies})
+        shown += " · open copies x" + (factors[0] if len(factors) == 1 else " " + "/".join(factors))
+        explain += "; open copies keep the factor frozen when they were opened: " + ", ".join(
+            f"{c['symbol']} {c['hold_side']} x{c['factor']}" for c in copies)
+    return {"mode": mode, "value": fmt_decimal(value), "new_copies": fmt_decimal(live, 4) if live is not None else None,
+            "text": shown, "explain": explain, "copies": copies}
+
+
+def precision(contracts: dict, master_view: AccountView | None, views) -> dict[str, dict[str, int]]:
+    """Decimals of the price tick and the size step of every symbol on the page (to show prices and sizes)."""
+    symbols = {p.symbol for v in views if v is not None for p in v.positions}
+    if master_view is not None:
+        symbols |= {p.symbol for p in master_view.positions}
+    out = {}
+    for symbol in sorted(symbols):
+        contract = contracts.get(symbol)
+        if contract is not None:
+            out[symbol] = {"price": _decimals(contract.tick), "size": _decimals(contract.size_step)}
+    return out
+
+
+def _decimals(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def totals(clients: list[dict[str, Any]]) -> dict[str, Any]:

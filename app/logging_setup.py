@@ -61,7 +61,13 @@ class RunContextFormatter(logging.Formatter):
 
 
 def configure_logging(app: Flask) -> None:
-    """Attach console and rotating file handlers with redaction to the 'app' logger tree."""
+    """The rotating file (the 'app' logger tree) and one console handler on the root logger, both redacted.
+
+    The console handler sits on the root logger so that every log event is printed once, in one format: with
+    it on the 'app' logger, waitress' `logging.basicConfig()` (called by `waitress.serve`) added a second root
+    handler and every line of the app appeared twice (once per format). On the root, basicConfig finds a
+    handler and does nothing, and waitress', werkzeug's and the libraries' own lines share the format.
+    """
     logger = logging.getLogger("app")
     if getattr(logger, "_copier_configured", None) == app.instance_path:
         return
@@ -71,11 +77,27 @@ def configure_logging(app: Flask) -> None:
     log_dir = Path(app.instance_path) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     file_handler = RotatingFileHandler(log_dir / "copier.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8")
-    console = logging.StreamHandler()
-    for handler in (file_handler, console):
-        handler.setFormatter(fmt)
-        handler.addFilter(redactor)
-        logger.addHandler(handler)
+    file_handler.setFormatter(fmt)
+    file_handler.addFilter(redactor)
+    logger.addHandler(file_handler)
+    install_console_handler(fmt)
     logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
-    logger.propagate = True
+    logger.propagate = True  # to the console handler on the root (and to pytest's caplog)
+    werkzeug = logging.getLogger("werkzeug")
+    if werkzeug.level == logging.NOTSET:  # `flask run` keeps its request lines (werkzeug adds no handler now)
+        werkzeug.setLevel(logging.INFO)
     logger._copier_configured = app.instance_path  # type: ignore[attr-defined]
+
+
+def install_console_handler(fmt: logging.Formatter) -> logging.Handler:
+    """Put the copier's console handler on the root logger, replacing an earlier one (one per process)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_copier_console", False):
+            root.removeHandler(handler)
+    console = logging.StreamHandler()
+    console.setFormatter(fmt)
+    console.addFilter(redactor)
+    console._copier_console = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+    return console

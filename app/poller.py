@@ -185,7 +185,15 @@ def drifting_clients(app: Flask, master: MasterState, *, everyone: bool = False)
     for account in accounts:
         if not service.health.due(account.id, now_sig):
             continue
-        state = cached_client_state(account, cache.get(account.id), cache)
+        view = cache.get(account.id)
+        since_run = service.cache_predates_reconcile(account.id, view.fetched_at if view else None)
+        if not everyone and since_run is not None:
+            # the cache is older than the client's last reconcile: it cannot judge drift. Nothing to do
+            # while the master stays where it was then; reconcile as soon as the master moves
+            if since_run != now_sig:
+                due.append(account.id)
+            continue
+        state = cached_client_state(account, view, cache)
         if everyone or state is None:
             due.append(account.id)
             continue

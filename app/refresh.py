@@ -11,8 +11,10 @@ from .bitget.budget import BACKGROUND, as_priority
 from .bitget.errors import AuthError, BitgetError
 from .extensions import db
 from .models import Account
-from .refresh_pacer import PACE_HEADROOM, REQUESTS_PER_REFRESH
+from .refresh_pacer import FILLS_PER_REFRESH, PACE_HEADROOM, REQUESTS_PER_REFRESH
+from .replication import performance
 from .replication.loss import check_loss_limits
+from .replication.pnl import FillReader
 from .replication.state import SymbolSettings
 from .tasks import run_in_background
 
@@ -58,10 +60,12 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
     cache = app.extensions["state"]
     try:
         positions = tuple(client.positions())
+        reader = FillReader(client)  # one read of the new fills, shared by loss protection and performance
         if role == "master":
             balance = client.usdt_account()
             cache.record_success(account_id, positions=positions, equity=balance.equity, available=balance.available,
                                  unrealized_pl=balance.unrealized_pl, margin_used=balance.margin_used)
+            performance.track(app, account_id, reader, balance.equity, positions)
         else:
             info = client.account(PROBE_SYMBOL)
             margin_used = sum((p.margin_size for p in positions), start=Decimal(0))
@@ -69,11 +73,28 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
             cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
                 info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
-            check_loss_limits(app, account_id, client, info.equity, positions)
+            check_loss_limits(app, account_id, client, info.equity, positions, reader)
+            performance.track(app, account_id, reader, info.equity, positions)
         return True
     except BitgetError as exc:
         cache.record_error(account_id, str(exc), auth=isinstance(exc, AuthError))
         return False
+
+
+def track_master(app: Flask) -> bool:
+    """Count the master's new fills for its performance (one request): the poller keeps its balance and
+    positions in the cache but reads no fills. Run by the paced refresh once per client refresh interval."""
+    with app.app_context():
+        master = db.session.query(Account).filter_by(role="master", enabled=True).one_or_none()
+        if master is None:
+            return False
+        job = (master.id, app.extensions["gateway"].client_for(master))
+    view = app.extensions["state"].get(job[0])
+    if view is None or view.equity is None or view.error is not None:
+        return False
+    outcome = app.extensions["replication"].background.map(as_priority(BACKGROUND, lambda item: performance.track(
+        app, item[0], FillReader(item[1]), view.equity, view.positions)), [job])[0]
+    return outcome.error is None and outcome.value is not None
 
 
 def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
@@ -85,7 +106,7 @@ def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
     ids = list(account_ids)
     if not ids:
         return
-    if not background_room(app, REQUESTS_PER_REFRESH * len(ids)):
+    if not background_room(app, (REQUESTS_PER_REFRESH + FILLS_PER_REFRESH) * len(ids)):
         app.extensions["refresh_pacer"].prioritize(ids)
         return
     run_in_background(app, "refresh-soon", lambda: refresh_accounts(app, ids))

@@ -4,11 +4,14 @@ Each second a slice of the enabled clients is read, so every client is read once
 the requests come as a steady trickle rather than a burst. The interval is CLIENT_REFRESH_SECONDS while
 there are few clients and stretches with their number, so background reads stay within their share of the
 budget (BACKGROUND_BUDGET_SHARE) whatever the number of clients: 500 clients cost the same per minute as 50,
-they are only read less often. The master is not paced here: the poller reads it at its own interval.
+they are only read less often. Each refresh also reads the client's new fills (performance and loss
+protection). The master's balance is not paced here (the poller reads it at its own interval); only its new
+fills are counted here, once an interval.
 """
 from __future__ import annotations
 
 import threading
+import time
 
 from flask import Flask
 
@@ -20,7 +23,7 @@ TICK_SECONDS = 1.0
 # refresh after each action
 PACE_HEADROOM = 0.8
 REQUESTS_PER_REFRESH = 2  # all-position + the per-symbol account read
-FILLS_PER_REFRESH = 1  # accounts with a loss limit also read their new fills
+FILLS_PER_REFRESH = 1  # and the new fills (performance, and loss protection from the same read)
 
 
 class RefreshPacer:
@@ -33,6 +36,7 @@ class RefreshPacer:
         self._cursor = 0
         self._carry = 0.0
         self._due: list[int] = []  # to be read before the round robin goes on (changed by an action)
+        self._master_fills_at = 0.0  # when the master's fills were last counted
         self._lock = threading.Lock()
 
     def interval_for(self, clients: int, cost: float) -> float:
@@ -45,26 +49,28 @@ class RefreshPacer:
         return max(base, clients * cost / per_second)
 
     def tick(self) -> list[int]:
-        """Refresh this second's slice; returns the ids refreshed."""
-        from .refresh import refresh_accounts
+        """Refresh this second's slice (and once an interval the master's fills); returns the ids refreshed."""
+        from .refresh import refresh_accounts, track_master
 
         batch = self._next_batch()
         if batch:
             refresh_accounts(self.app, batch, clients_only=True)
+        if time.monotonic() - self._master_fills_at >= self.interval:
+            self._master_fills_at = time.monotonic()
+            track_master(self.app)
         return batch
 
     def _next_batch(self) -> list[int]:
         with self.app.app_context():
-            rows = db.session.query(Account.id, Account.daily_loss_limit, Account.drawdown_limit_pct).filter_by(
-                role="client", enabled=True).order_by(Account.id).all()
+            rows = db.session.query(Account.id).filter_by(role="client", enabled=True).order_by(Account.id).all()
             db.session.remove()
         ids = [r[0] for r in rows]
         with self._lock:
             self.clients = len(ids)
             if not ids:
                 return []
-            with_fills = sum(1 for r in rows if r[1] is not None or r[2] is not None)
-            cost = REQUESTS_PER_REFRESH + FILLS_PER_REFRESH * with_fills / len(ids)
+            # every client's fills are read (performance); the master's once an interval
+            cost = REQUESTS_PER_REFRESH + FILLS_PER_REFRESH + FILLS_PER_REFRESH / len(ids)
             self.interval = self.interval_for(len(ids), cost)
             self._carry += len(ids) * TICK_SECONDS / self.interval
             count = min(len(ids), int(self._carry))

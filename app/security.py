@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 import threading
 import time
 
-from flask import Flask, g, jsonify, redirect, request, session, url_for
+from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
+from werkzeug.security import generate_password_hash
 
-from .extensions import csrf
-from .models import get_setting
+from .extensions import csrf, db
+from .models import Setting, get_setting
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "dashboard.healthz", "static"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PASSWORD_KEY = "operator_password_hash"
+SESSION_EPOCH_KEY = "session_epoch"  # rotated by `set-password`: sessions started under another epoch end
+MIN_PASSWORD = 10
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -24,6 +28,44 @@ CSP = (
 def operator_configured() -> bool:
     """True once the operator password has been chosen."""
     return get_setting(PASSWORD_KEY) is not None
+
+
+def password_problem(password: str, confirm: str) -> str | None:
+    """Why a new operator password is refused (the first-run page and `set-password`), or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"Choose a password of at least {MIN_PASSWORD} characters."
+    if password != confirm:
+        return "The two passwords differ."
+    return None
+
+
+def set_operator_password(password: str) -> None:
+    """Store the new password's hash and start a new session epoch, in one commit: old cookies stop working."""
+    for key, value in ((PASSWORD_KEY, generate_password_hash(password)), (SESSION_EPOCH_KEY, secrets.token_hex(16))):
+        row = db.session.get(Setting, key)
+        if row is None:
+            db.session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
+    db.session.commit()
+
+
+def start_operator_session() -> None:
+    """Log the operator in on this browser (a fresh session bound to the current epoch)."""
+    session.clear()
+    session["operator"] = True
+    session["epoch"] = get_setting(SESSION_EPOCH_KEY)
+
+
+def operator_session_valid() -> bool:
+    """True when the cookie belongs to a logged-in operator of the current session epoch (a session from
+    before the password was reset is ended here)."""
+    if not session.get("operator"):
+        return False
+    if session.get("epoch") != get_setting(SESSION_EPOCH_KEY):
+        session.clear()
+        return False
+    return True
 
 
 def is_api_request() -> bool:
@@ -53,6 +95,15 @@ def json_error(status: int, code: str, message: str):
     return jsonify({"error": {"code": code, "message": message, "field": None}}), status
 
 
+def not_found(exc):
+    """404/405: JSON under /api, the styled page for an unknown page."""
+    if is_api_request():
+        return json_error(exc.code, exc.name.lower().replace(" ", "_"), exc.description)
+    if exc.code == 404:
+        return render_template("dashboard/missing.html", what="such page"), 404
+    return exc
+
+
 def register_security(app: Flask) -> None:
     """Install the access check, CSRF check and security headers."""
 
@@ -64,7 +115,7 @@ def register_security(app: Flask) -> None:
         if is_api_request() and bearer_ok(app):
             g.via_token = True
             return None
-        if session.get("operator"):
+        if operator_session_valid():
             check_csrf()
             return None
         if is_api_request():
@@ -73,12 +124,8 @@ def register_security(app: Flask) -> None:
             return redirect(url_for("auth.setup"))
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
 
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    def not_found(exc):
-        if is_api_request():
-            return json_error(exc.code, exc.name.lower().replace(" ", "_"), exc.description)
-        return exc
+    app.register_error_handler(404, not_found)
+    app.register_error_handler(405, not_found)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):

@@ -13,8 +13,12 @@ def serve(app: Flask) -> None:
     from waitress import serve as waitress_serve
 
     from .background import start_background
+    from .sim_mode import SimPortTaken
 
-    start_background(app)
+    try:
+        start_background(app)
+    except SimPortTaken as exc:  # something else answers on SIM_PORT: say so instead of trading against it
+        raise SystemExit(f"Cannot start: {exc}") from None
     host, port = app.config["HOST"], int(app.config["PORT"])
     log.info("dashboard on http://%s:%s (exchange: %s)", host, port, app.config["EXCHANGE"])
     print(f"\n  Bitget copier dashboard: http://{host}:{port}\n", flush=True)

@@ -155,10 +155,11 @@ def main() -> None:
         try:
             server.api("POST", "/api/accounts", {"role": "master", "name": "t-master", "api_key": master["api_key"],
                                                  "api_secret": master["api_secret"],
-                                                 "passphrase": master["passphrase"]})
+                                                 "passphrase": master["passphrase"], "verify": False})
             for c in clients:
                 server.api("POST", "/api/accounts", {"role": "client", "name": c["name"], "api_key": c["api_key"],
-                                                     "api_secret": c["api_secret"], "passphrase": c["passphrase"]})
+                                                     "api_secret": c["api_secret"], "passphrase": c["passphrase"],
+                                                     "verify": False})
             server.api("POST", "/api/refresh")
             server.api("POST", "/api/auto-follow", {"on": True})
             time.sleep(2 * poll + 0.5)  # the poller has seen the (flat) master at least once

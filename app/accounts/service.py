@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from ..bitget import errors
+from ..bitget.client import BitgetClient, Credentials
 from ..bitget.errors import AuthError, BitgetError
+from ..bitget.models import KeyInfo, SymbolAccount
 from ..errors import ConflictError, ExchangeRefusedError, NotFoundError
 from ..extensions import db
 from ..logging_setup import redactor
@@ -40,26 +44,45 @@ def get_master() -> Account | None:
     return db.session.query(Account).filter_by(role="master").one_or_none()
 
 
-def create_account(data: Mapping[str, Any]) -> Account:
-    """Validate and store a new account (credentials encrypted)."""
-    clean = clean_account_input(data, creating=True)
+def create_account(data: Mapping[str, Any], *, verify: bool = False, source: str = "form") -> Account:
+    """Validate and store a new account (credentials encrypted).
+
+    With `verify` the keys are checked against the exchange first and nothing is stored when it refuses them
+    (ExchangeRefusedError with the plain reason); without, the account is stored "not verified". The pages,
+    the API and the CLI verify unless the operator asks to save without checking.
+    """
+    clean = clean_account_input(data, creating=True, source=source)
     _check_conflicts(clean, account_id=None)
+    check = check_keys(_candidate_credentials(None, clean)) if verify else None
     account = Account(role=clean["role"], name=clean["name"])
     _apply(account, clean)
+    if check is not None:
+        _record_check(account, check)
     return _commit(account)
 
 
-def update_account(account_id: int, data: Mapping[str, Any]) -> Account:
-    """Change the given fields; credentials left blank are kept."""
+def update_account(account_id: int, data: Mapping[str, Any], *, verify: bool = False,
+                   source: str = "form") -> Account:
+    """Change the given fields; credentials left blank are kept.
+
+    New keys (or a changed demo flag) are checked against the exchange first when `verify` is set; refused
+    ones change nothing. Unchecked new keys leave the account "not verified" until a check succeeds.
+    """
     account = get_account(account_id)
-    clean = clean_account_input(data, creating=False)
+    clean = clean_account_input(data, creating=False, source=source)
     _check_conflicts(clean, account_id=account.id)
-    if any(field in clean for field in (*CREDENTIAL_FIELDS, "demo")):
+    keys_changed = any(field in clean for field in CREDENTIAL_FIELDS) or (
+        "demo" in clean and bool(clean["demo"]) != bool(account.demo))
+    check = check_keys(_candidate_credentials(account, clean)) if verify and keys_changed else None
+    if keys_changed:
         forget_exchange_state(account_id)  # other keys may mean another exchange account
         pin_links_to_uid(account)
+        _clear_verification(account)
     if clean.get("enabled") and not account.enabled:
         account.following_since = utcnow()  # re-enabled: only follow what the master opens from now on
     _apply(account, clean)
+    if check is not None:
+        _record_check(account, check)
     return _commit(account)
 
 
@@ -149,12 +172,45 @@ def account_to_dict(account: Account) -> dict[str, Any]:
         "copy_existing": account.copy_existing,
         "reenter_after_external_close": account.reenter_after_external_close,
         "position_mode": account.position_mode,
+        "bitget_uid": account.bitget_uid,
         "verified_at": _iso(account.verified_at),
         "verify_ok": account.verify_ok,
         "verify_message": account.verify_message,
         "created_at": _iso(account.created_at),
         "updated_at": _iso(account.updated_at),
     }
+
+
+def short_time(value: datetime | float | None) -> str | None:
+    """"14:03:07 UTC" today, "2026-11-30 14:03 UTC" before (a datetime or a Unix timestamp)."""
+    if value is None:
+        return None
+    moment = datetime.fromtimestamp(value, UTC) if isinstance(value, (int, float)) else value.astimezone(UTC)
+    if moment.date() == datetime.now(UTC).date():
+        return f"{moment:%H:%M:%S} UTC"
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def cached_states(accounts: list[Account]) -> dict[int, dict[str, Any]]:
+    """What the copier last read of each account (the state cache), for the accounts page: no exchange call.
+
+    position_mode comes from the last read, else from the open positions, else from the last verification.
+    """
+    cache = current_app.extensions["state"]
+    out: dict[int, dict[str, Any]] = {}
+    for account in accounts:
+        view = cache.get(account.id)
+        modes = {p.pos_mode for p in view.positions if p.pos_mode} if view else set()
+        mode = (view.pos_mode if view else None) or (next(iter(modes)) if len(modes) == 1 else None)
+        out[account.id] = {
+            "position_mode": mode or account.position_mode,
+            "read_at": short_time(view.fetched_at) if view else None,
+            "error": view.error if view else None,
+            "error_at": short_time(view.error_at) if view else None,
+            "auth_failed": bool(view and view.auth_failed),
+            "verified_at": short_time(account.verified_at),
+        }
+    return out
 
 
 def _text(value: Any) -> str | None:
@@ -170,35 +226,111 @@ def exchange_error(exc: BitgetError) -> ExchangeRefusedError:
     return ExchangeRefusedError(str(exc), bitget_code=exc.code)
 
 
+@dataclass(frozen=True)
+class KeyCheck:
+    """What the exchange said about a set of keys: they authenticate; whether the copier can trade with them."""
+
+    info: SymbolAccount
+    key: KeyInfo
+
+    @property
+    def position_mode_supported(self) -> bool:
+        return self.info.pos_mode in ("hedge_mode", "one_way_mode")
+
+    @property
+    def can_trade(self) -> bool:
+        return self.key.can_trade_futures
+
+    @property
+    def ok(self) -> bool:
+        return self.can_trade and self.position_mode_supported
+
+    @property
+    def message(self) -> str:
+        notes = []
+        if not self.can_trade:
+            notes.append("this key is read-only for futures: the copier can watch but not trade")
+        if not self.position_mode_supported:
+            notes.append(f"position mode {self.info.pos_mode!r} is not supported")
+        return "; ".join(notes) or "keys work"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "equity": str(self.info.equity),
+            "available": str(self.info.available),
+            "position_mode": self.info.pos_mode,
+            "position_mode_supported": self.position_mode_supported,
+            "margin_coin": self.info.margin_coin or "USDT",
+            "can_trade": self.can_trade,
+            "bitget_uid": self.key.user_id or None,
+            "message": self.message,
+        }
+
+
+def read_keys(client: BitgetClient) -> KeyCheck:
+    """The account read (equity, position mode) and the key's permissions and uid; BitgetError when refused."""
+    info = client.account(VERIFY_SYMBOL)
+    key = client.key_info()
+    return KeyCheck(info=info, key=key)
+
+
+def check_keys(credentials: Credentials) -> KeyCheck:
+    """Try keys that are not stored yet; ExchangeRefusedError (plain reason, Bitget's code) when refused."""
+    gateway = current_app.extensions["gateway"]
+    client = gateway.build_client(credentials)
+    try:
+        return read_keys(client)
+    except BitgetError as exc:
+        raise ExchangeRefusedError(f"{explain(exc)} Nothing was saved.", bitget_code=exc.code) from exc
+    finally:
+        client.session.close()
+
+
+def _candidate_credentials(account: Account | None, clean: Mapping[str, Any]) -> Credentials:
+    """The credentials an account would have after this change: the new values over the stored ones."""
+    for field in CREDENTIAL_FIELDS:
+        if field in clean:
+            redactor.register(clean[field])  # the check may log the request: keep even refused keys out
+    stored = current_app.extensions["gateway"].credentials_for(account) if account is not None else None
+    return Credentials(
+        api_key=clean.get("api_key") or stored.api_key,
+        api_secret=clean.get("api_secret") or stored.api_secret,
+        passphrase=clean.get("passphrase") or stored.passphrase,
+        demo=bool(clean["demo"]) if "demo" in clean else bool(account.demo if account is not None else False),
+    )
+
+
+def _record_check(account: Account, check: KeyCheck) -> None:
+    """Remember a verification on the account (committed by the caller)."""
+    account.position_mode = check.info.pos_mode
+    if check.key.user_id:
+        account.bitget_uid = check.key.user_id
+    account.verified_at = utcnow()
+    account.verify_ok = check.ok
+    account.verify_message = check.message[:500]
+
+
+def _clear_verification(account: Account) -> None:
+    """New keys: what was known about the old ones no longer holds."""
+    account.verified_at = None
+    account.verify_ok = None
+    account.verify_message = None
+    account.position_mode = None
+
+
 def verify_account(account_id: int) -> dict[str, Any]:
-    """Check the keys against the exchange: equity, position mode, margin coin, trade permission."""
+    """Check the stored keys against the exchange: equity, position mode, margin coin, trade permission, uid."""
     account = get_account(account_id)
     gateway = current_app.extensions["gateway"]
     try:
-        client = gateway.client_for(account)
-        info = client.account(VERIFY_SYMBOL)
-        key = client.key_info()
+        check = read_keys(gateway.client_for(account))
     except BitgetError as exc:
         _record_verify(account, ok=False, message=explain(exc))
         raise ExchangeRefusedError(explain(exc), bitget_code=exc.code) from exc
-    mode_ok = info.pos_mode in ("hedge_mode", "one_way_mode")
-    can_trade = key.can_trade_futures
-    notes = []
-    if not can_trade:
-        notes.append("this key is read-only for futures: the copier can watch but not trade")
-    message = "; ".join(notes) or "keys work"
-    account.position_mode = info.pos_mode
-    _record_verify(account, ok=can_trade and mode_ok, message=message)
-    return {
-        "ok": can_trade and mode_ok,
-        "equity": str(info.equity),
-        "available": str(info.available),
-        "position_mode": info.pos_mode,
-        "position_mode_supported": mode_ok,
-        "margin_coin": info.margin_coin or "USDT",
-        "can_trade": can_trade,
-        "message": message,
-    }
+    _record_check(account, check)
+    db.session.commit()
+    return check.to_dict()
 
 
 HINTS: tuple[tuple[type[BitgetError], str], ...] = (

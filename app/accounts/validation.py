@@ -1,4 +1,7 @@
-"""Field-by-field validation of account input from forms, JSON and the CLI. Pure: dict in, clean dict out."""
+"""Field-by-field validation of account input from forms, JSON and the CLI. Pure: dict in, clean dict out.
+
+The source matters: a form only sends text (an empty field is "no limit", a checkbox is present or not), while
+JSON has types, so there a flag is true or false and an optional number is a number or null, nothing else."""
 from __future__ import annotations
 
 import re
@@ -16,6 +19,11 @@ CREDENTIAL_FIELDS = ("api_key", "api_secret", "passphrase")
 _CREDENTIAL_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 _MAX_DECIMAL_TEXT = 40
+
+SOURCES = ("form", "json")
+BOOL_FIELDS = ("demo", "enabled", "paused", "copy_existing", "reenter_after_external_close")
+OPTIONAL_NUMBER_FIELDS = ("max_leverage", "max_notional", "max_open_positions", "daily_loss_limit",
+                          "drawdown_limit_pct", "slippage_pct")
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
@@ -78,6 +86,18 @@ def parse_choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
     return value.strip()
 
 
+def parse_strict_bool(value: Any, field: str) -> bool:
+    """A JSON boolean and nothing else ("yes", 1, "" and null are refused, not guessed)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{label(field)} must be true or false (a JSON boolean).", field=field)
+    return value
+
+
+def has_surrogates(text: str) -> bool:
+    """True when the text holds a lone UTF-16 surrogate (valid in a Python str and in JSON escapes, not in UTF-8)."""
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
 def parse_name(value: Any, field: str = "name") -> str:
     """An account name: 1-64 printable characters."""
     if not isinstance(value, str) or not value.strip():
@@ -87,6 +107,8 @@ def parse_name(value: Any, field: str = "name") -> str:
         raise ValidationError("Name must be at most 64 characters.", field=field)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise ValidationError("Name must not contain control characters.", field=field)
+    if has_surrogates(name):
+        raise ValidationError("Name must be valid Unicode text (it holds a lone surrogate code point).", field=field)
     return name
 
 
@@ -162,8 +184,21 @@ def label(field: str) -> str:
     return LABELS.get(field, field.replace("_", " ").capitalize())
 
 
-def clean_account_input(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validate every given field; on create require role, name and credentials. Raises ValidationError."""
+def json_strictness(field: str, value: Any) -> None:
+    """The JSON-only rules: flags are booleans; an optional number is a number or null, never blank text."""
+    if field in BOOL_FIELDS:
+        parse_strict_bool(value, field)
+    elif field in OPTIONAL_NUMBER_FIELDS and isinstance(value, str) and not value.strip():
+        raise ValidationError(f"{label(field)} must be a number, or null for no limit (not blank text).", field=field)
+
+
+def clean_account_input(data: Mapping[str, Any], *, creating: bool, source: str = "form") -> dict[str, Any]:
+    """Validate every given field; on create require role, name and credentials. Raises ValidationError.
+
+    `source` is "json" for API bodies (strict types) or "form" for form fields, the CLI and Python callers.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown input source {source!r}")
     if not isinstance(data, Mapping):
         raise ValidationError("Expected a JSON object.")
     unknown = sorted(str(k) for k in data if k not in FIELD_PARSERS)
@@ -176,6 +211,8 @@ def clean_account_input(data: Mapping[str, Any], *, creating: bool) -> dict[str,
         value = data[field]
         if field in CREDENTIAL_FIELDS and not creating and (value is None or value == ""):
             continue  # write-only: blank on edit keeps the stored value
+        if source == "json":
+            json_strictness(field, value)
         clean[field] = parser(value, field)
     if creating:
         for field in ("role", "name", *CREDENTIAL_FIELDS):

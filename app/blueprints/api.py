@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..accounts import service as accounts
-from ..errors import CopierError, ValidationError
+from ..errors import CopierError, ExchangeRefusedError, ValidationError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -46,10 +46,31 @@ def list_accounts():
     return jsonify({"accounts": [accounts.account_to_dict(a) for a in accounts.list_accounts()]})
 
 
+UNCHECKED_HINT = ' To store the keys without checking them (e.g. while the exchange is down), send "verify": false.'
+
+
+def pop_verify_flag(body: dict[str, Any]) -> bool:
+    """The optional "verify" flag of an account write (default true: check new keys before storing them)."""
+    value = body.pop("verify", True)
+    if not isinstance(value, bool):
+        raise ValidationError('"verify" must be true or false (a JSON boolean).', field="verify")
+    return value
+
+
+def with_unchecked_hint(exc: ExchangeRefusedError) -> ExchangeRefusedError:
+    """The refusal, plus how to save anyway."""
+    return ExchangeRefusedError(exc.message + UNCHECKED_HINT, bitget_code=exc.bitget_code)
+
+
 @bp.post("/accounts")
 def create_account():
-    """Add an account."""
-    account = accounts.create_account(json_body())
+    """Add an account; its keys are verified first unless "verify": false."""
+    body = json_body()
+    verify = pop_verify_flag(body)
+    try:
+        account = accounts.create_account(body, verify=verify, source="json")
+    except ExchangeRefusedError as exc:
+        raise with_unchecked_hint(exc) from exc
     return jsonify(accounts.account_to_dict(account)), 201
 
 
@@ -61,8 +82,14 @@ def get_account(account_id: int):
 
 @bp.patch("/accounts/<int:account_id>")
 def update_account(account_id: int):
-    """Change some fields (blank credentials are kept)."""
-    return jsonify(accounts.account_to_dict(accounts.update_account(account_id, json_body())))
+    """Change an account (omitted or blank secrets are kept; new keys are verified first unless "verify": false)."""
+    body = json_body()
+    verify = pop_verify_flag(body)
+    try:
+        account = accounts.update_account(account_id, body, verify=verify, source="json")
+    except ExchangeRefusedError as exc:
+        raise with_unchecked_hint(exc) from exc
+    return jsonify(accounts.account_to_dict(account))
 
 
 @bp.delete("/accounts/<int:account_id>")

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
-from ..models import get_setting, set_setting
-from ..security import PASSWORD_KEY, LoginThrottle, check_csrf, operator_configured
+from ..models import get_setting
+from ..security import (
+    MIN_PASSWORD,
+    PASSWORD_KEY,
+    LoginThrottle,
+    check_csrf,
+    operator_configured,
+    operator_session_valid,
+    password_problem,
+    set_operator_password,
+    start_operator_session,
+)
 
 bp = Blueprint("auth", __name__)
-MIN_PASSWORD = 10
 
 
 def throttle() -> LoginThrottle:
@@ -37,14 +46,10 @@ def setup():
     if request.method == "POST":
         check_csrf()
         password = request.form.get("password", "")
-        if len(password) < MIN_PASSWORD:
-            error = f"Choose a password of at least {MIN_PASSWORD} characters."
-        elif password != request.form.get("confirm", ""):
-            error = "The two passwords differ."
-        else:
-            set_setting(PASSWORD_KEY, generate_password_hash(password))
-            session.clear()
-            session["operator"] = True
+        error = password_problem(password, request.form.get("confirm", ""))
+        if error is None:
+            set_operator_password(password)
+            start_operator_session()
             return redirect(url_for("dashboard.index"))
     return render_template("auth/setup.html", error=error, min_length=MIN_PASSWORD), (422 if error else 200)
 
@@ -54,6 +59,7 @@ def login():
     """Log the operator in (slowed down after repeated failures)."""
     if not operator_configured():
         return redirect(url_for("auth.setup"))
+    operator_session_valid()  # a cookie from before a password reset is ended here too (the menu hides)
     error = None
     address = request.remote_addr or "?"
     if request.method == "POST":
@@ -66,8 +72,7 @@ def login():
             return render_template("auth/login.html", error=error), 429
         if check_password_hash(get_setting(PASSWORD_KEY) or "", request.form.get("password", "")):
             guard.succeeded(address)
-            session.clear()
-            session["operator"] = True
+            start_operator_session()
             session.permanent = True
             target = request.args.get("next") or ""
             return redirect(target if is_local_path(target) else url_for("dashboard.index"))

@@ -11,10 +11,10 @@ from ..budget_status import budget_status
 from ..dashboard_state import build_state
 from ..extensions import db
 from ..models import Account
-from ..replication.runs import query_runs, runs_csv
+from ..replication.runs import order_quality, query_runs, run_summary, runs_csv
 
 bp = Blueprint("dashboard", __name__)
-ACTIONS = ("replicate", "tpsl", "sync", "preview", "close-all", "close-symbol")
+ACTIONS = ("replicate", "tpsl", "sync", "close-all", "close-symbol")  # previews are not runs
 STATUSES = ("ok", "partial", "failed", "skipped", "running", "interrupted")
 
 
@@ -85,13 +85,15 @@ def history():
     runs = query_runs(**history_filters())
     accounts = db.session.query(Account).order_by(Account.name).all()
     return render_template("dashboard/history.html", runs=runs, accounts=accounts, actions=ACTIONS,
-                           statuses=STATUSES, args=request.args)
+                           statuses=STATUSES, args=request.args, summaries={r.id: run_summary(r) for r in runs})
 
 
 @bp.get("/history.csv")
 def history_csv():
-    """The filtered history as CSV (one row per account result)."""
-    body = runs_csv(query_runs(**history_filters(), limit=10000))
+    """The filtered history as CSV: the runs the page lists, one row per account result (with an account
+    filter, only that account's rows)."""
+    filters = history_filters()
+    body = runs_csv(query_runs(**filters, limit=10000), account_id=filters.get("account_id"))
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=copier-history.csv"})
 
@@ -104,7 +106,9 @@ def run_detail(run_id: int):
     run = db.session.get(Run, run_id)
     if run is None:
         return render_template("dashboard/missing.html", what=f"run {run_id}"), 404
-    return render_template("dashboard/run.html", run=run)
+    orders = [(r, order_quality(o)) for r in sorted(run.results, key=lambda r: r.account_name)
+              for o in r.orders if o.get("kind") in ("open", "close")]
+    return render_template("dashboard/run.html", run=run, summary=run_summary(run), orders=orders)
 
 
 SETTING_FIELDS = ("DISCORD_WEBHOOK_URL", "WEBHOOK_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
@@ -117,15 +121,22 @@ def settings():
 
     from ..autofollow import active_off_reason, set_by_operator
     from ..models import get_setting, set_setting
-    from ..notify import EVENTS, notify
+    from ..notify import EVENTS, TEST_TIMEOUT_S, send_test
     from ..poller import auto_follow_enabled
     from ..settings_validation import clean_notification_settings
 
     error = None
     if request.method == "POST":
-        if request.form.get("test") == "1":
-            sent = notify(current_app, "run_summary", "[copier] test notification: settings work.")
-            flash(f"Test notification queued for {sent} destination(s)." if sent else "No destination configured.")
+        if request.form.get("test") == "1":  # waits for the answers (at most TEST_TIMEOUT_S) and says what happened
+            results = send_test(current_app, timeout=TEST_TIMEOUT_S)
+            for result in results:
+                if result["ok"]:
+                    flash(f"Test message delivered to {result['label']}.", "ok")
+                else:
+                    flash(f"Test message to {result['label']} failed: {result['reason']}.", "error")
+            if not results:
+                flash("No destination configured: save a webhook URL or a Telegram bot token and chat id first.",
+                      "error")
             return redirect(url_for("dashboard.settings"))
         try:
             clean = clean_notification_settings(request.form)
@@ -146,5 +157,24 @@ def settings():
     token_set = bool(values.pop("TELEGRAM_BOT_TOKEN") or current_app.config.get("TELEGRAM_BOT_TOKEN"))
     events = {event: get_setting(f"notify.event.{event}", "1") == "1" for event in EVENTS}
     return render_template("dashboard/settings.html", values=values, token_set=token_set, events=events,
-                           auto_follow=auto_follow_enabled(current_app),
+                           deliveries=delivery_rows(current_app), auto_follow=auto_follow_enabled(current_app),
                            auto_follow_off_reason=active_off_reason(current_app), error=error), (422 if error else 200)
+
+
+def delivery_rows(app) -> list[dict]:
+    """Each configured destination (kind and host only) with its last delivery: when, ok or the reason."""
+    from ..models import get_setting
+    from ..notify import last_deliveries, targets
+
+    keys = {"discord": "DISCORD_WEBHOOK_URL", "webhook": "WEBHOOK_URL", "telegram": "TELEGRAM_CHAT_ID"}
+    last = last_deliveries(app)
+    rows = []
+    for dest in targets(app):
+        record = last.get(dest.kind)
+        when = None
+        if record and record.get("at"):
+            when = datetime.fromtimestamp(float(record["at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        from_config = not get_setting(f"notify.{keys[dest.kind]}")  # set by a config key, not on this page
+        rows.append({"kind": dest.kind, "label": dest.label, "last": record, "when": when,
+                     "from_config": from_config})
+    return rows

@@ -47,8 +47,10 @@ def breached(*, daily_limit: Decimal | None, drawdown_limit_pct: Decimal | None,
 
 
 def check_loss_limits(app: Flask, account_id: int, client: BitgetClient, equity: Decimal,
-                      positions: Sequence[Position]) -> str | None:
-    """Update one client's PnL from new fills and its positions; fire the chosen action once. Returns the reason."""
+                      positions: Sequence[Position], reader: pnl.FillReader | None = None) -> str | None:
+    """Update one client's PnL from new fills and its positions; fire the chosen action once. Returns the reason.
+
+    `reader` shares this refresh's fills read with the other trackers (performance)."""
     with app.app_context():
         account = db.session.get(Account, account_id)
         if account is None or account.is_master:
@@ -63,7 +65,8 @@ def check_loss_limits(app: Flask, account_id: int, client: BitgetClient, equity:
         if before is None:  # tracking starts: fills so far are history
             state = pnl.start(equity, unrealized, day, pnl.newest_fill(client))
         else:
-            state = pnl.advance(before, pnl.new_fills(client, before), unrealized, day, day_start_ms)
+            fills = (reader or pnl.FillReader(client)).new_fills(before)
+            state = pnl.advance(before, fills, unrealized, day, day_start_ms)
     except BitgetError as exc:  # without the fills the PnL is unknown: judge nothing this time
         log.warning("loss protection cannot read the fills of account %s: %s", account_id, exc)
         return None

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..models import get_setting, set_setting
 
@@ -126,7 +126,14 @@ def newest_fill(client: BitgetClient) -> Fill | None:
     return page.fills[0] if page.fills else None
 
 
-def new_fills(client: BitgetClient, state: PnlState, now_ms: int | None = None) -> list[Fill]:
+class FillCursor(Protocol):
+    """Where a tracker's counting stands: the newest tradeId counted and the time to read from."""
+
+    cursor_id: int
+    cursor_ms: int | None
+
+
+def new_fills(client: BitgetClient, state: FillCursor, now_ms: int | None = None) -> list[Fill]:
     """Fills newer than the cursor, newest first, paging back with idLessThan until the cursor is reached."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     since = max(state.cursor_ms, now_ms - WINDOW_MS) if state.cursor_ms is not None else None
@@ -141,6 +148,38 @@ def new_fills(client: BitgetClient, state: PnlState, now_ms: int | None = None) 
         cursor = page.end_id
     log.warning("more than %d new fills since the last check; older ones are not counted", PAGE * MAX_PAGES)
     return found
+
+
+class FillReader:
+    """One account's new fills for one refresh, read once and shared by every tracker that counts them
+    (loss protection, performance): a later tracker whose cursor is at or past an earlier read's start gets
+    its fills from that read, filtered to its own cursor, without a request of its own."""
+
+    def __init__(self, client: BitgetClient) -> None:
+        self.client = client
+        self._reads: list[tuple[int, int | None, list[Fill]]] = []
+
+    def new_fills(self, cursor: FillCursor) -> list[Fill]:
+        """Fills newer than `cursor` (see new_fills), from an earlier read of this refresh when it covers them."""
+        since = cursor.cursor_ms
+        for read_id, read_since, fills in self._reads:
+            if self._covers(read_id, read_since, cursor.cursor_id, since):
+                return [f for f in fills if trade_number(f) > cursor.cursor_id
+                        and (since is None or f.c_time is None or f.c_time >= since)]
+        fills = new_fills(self.client, cursor)
+        self._reads.append((cursor.cursor_id, since, fills))
+        return fills
+
+    @staticmethod
+    def _covers(read_id: int, read_since: int | None, cursor_id: int, since: int | None) -> bool:
+        """Whether a read of every fill newer than (read_id, read_since) holds every fill newer than the cursor.
+
+        A read's cursor time is its cursor fill's cTime (or, with no fill yet, a start time), and tradeIds grow
+        with time, so a read from an earlier time also holds every fill after a later time.
+        """
+        if read_id <= cursor_id and (read_since is None or (since is not None and read_since <= since)):
+            return True
+        return read_since is not None and since is not None and read_since < since
 
 
 def state_key(account_id: int) -> str:

@@ -69,6 +69,22 @@ def finish_run(run: Run, outcomes: list[AccountOutcome], started: float) -> Run:
     return run
 
 
+def unsaved_run(action: str, trigger: str) -> Run:
+    """A Run that is never added to the database (a preview): it only carries a uid for the planning."""
+    return Run(uid=secrets.token_hex(5), action=action, trigger=trigger, status="running", started_at=utcnow())
+
+
+def unsaved_report(run: Run, outcomes: list[AccountOutcome], started: float) -> dict[str, Any]:
+    """The API answer for an unsaved run: like a stored run's, with run_id None."""
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return {"run_id": None, "uid": run.uid, "action": run.action, "trigger": run.trigger, "detail": run.detail,
+            "status": overall_status(outcomes), "started_at": run.started_at.isoformat(),
+            "finished_at": utcnow().isoformat(), "duration_ms": round((time.monotonic() - started) * 1000),
+            "counts": counts, "summary": "preview: nothing sent", "results": [o.to_dict() for o in outcomes]}
+
+
 def discard_run(run: Run) -> None:
     """Forget a run that sent nothing (a poller pass): it is not history."""
     with _write_lock:

@@ -32,7 +32,16 @@ from .lock import ReplicationLock
 from .loss import open_block_reason
 from .outcomes import describe, new_copy_symbols, prefetch_symbols, preview_outcome, unlinked_master_symbols
 from .planner import ClientPlan, plan_replication
-from .recording import AccountOutcome, LinkStore, discard_run, finish_run, start_run, write_lock
+from .recording import (
+    AccountOutcome,
+    LinkStore,
+    discard_run,
+    finish_run,
+    start_run,
+    unsaved_report,
+    unsaved_run,
+    write_lock,
+)
 from .state import LINK_CREATE, ClientState, MasterState, SymbolSettings
 
 __all__ = ["ReplicationService", "cached_client_state", "link_of", "settings_of"]
@@ -70,7 +79,17 @@ class ReplicationService:
         self.lock = ReplicationLock(Path(app.instance_path) / "replication.lock")
         self.links = LinkStore(app)
         self.health = ClientHealth()
+        # per client: the master signature it was last reconciled to without failure, and when; until the
+        # cache is read again after that, the (older) cache must not make it look drifting
+        self.reconciled: dict[int, tuple[Any, float] | None] = {}
         self._install: str | None = None
+
+    def cache_predates_reconcile(self, account_id: int, fetched_at: float | None) -> Any | None:
+        """The master signature of the client's last good reconcile when its cache was read before it."""
+        done = self.reconciled.get(account_id)
+        if done is None or (fetched_at is not None and fetched_at > done[1]):
+            return None
+        return done[0]
 
     @property
     def install(self) -> str:
@@ -120,13 +139,16 @@ class ReplicationService:
         finish_master_read = None if master else self.begin_master_read(master_account)
         jobs = self._client_jobs(account_ids)
         started = time.monotonic()
-        run = start_run(action, trigger, detected_at=detected_at)
+        # a preview sends nothing: it is not a run and is never stored (its report has no run_id)
+        run = unsaved_run(action, trigger) if preview else start_run(action, trigger, detected_at=detected_at)
         try:
             master = master or finish_master_read()
             contracts = self.gateway.contracts()
         except BitgetError as exc:
             outcome = AccountOutcome(master_account.id, master_account.name, "failed",
                                      f"Cannot read the master account: {exc}", acted=True)
+            if preview:
+                return unsaved_report(run, [outcome], started)
             return self.report(finish_run(run, [outcome], started))
         run_uid = run.uid  # read now: ORM attributes must not be loaded from worker threads
         _ = self.install  # and the install id, read from the database once
@@ -138,6 +160,8 @@ class ReplicationService:
         self._store_learnt_uids(results)
         if not preview:
             self._track_health(results, master)
+        if preview:
+            return unsaved_report(run, results, started)
         if trigger == "poller" and not any(r.acted for r in results):
             discard_run(run)  # a pass with nothing to send is not a run
             return {**self.report(run, results), "discarded": True}
@@ -361,7 +385,12 @@ class ReplicationService:
     def _track_health(self, results: list[AccountOutcome], master: MasterState) -> None:
         from ..notify import notify_health
 
-        events = self.health.record(results, master_signature(master.positions))
+        signature = master_signature(master.positions)
+        now = time.time()
+        for r in results:
+            if r.account_id is not None:
+                self.reconciled[r.account_id] = (signature, now) if r.status != "failed" else None
+        events = self.health.record(results, signature)
         if events:
             notify_health(self.app, events)
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["start_simulator"]
+__all__ = ["IDENTITY", "start_simulator"]
+
+# What GET /_sim/identity answers: the copier checks it before it takes a server on SIM_PORT for its simulator.
+IDENTITY = {"service": "bitget-copier-simulator", "protocol": 1}
 
 
 def start_simulator(*args: Any, **kwargs: Any) -> Any:

@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from . import IDENTITY
 from .errors import SimError
 from .numbers import fmt
 from .webapp import SimContext
@@ -39,6 +40,12 @@ def sim_error(exc: SimError) -> tuple[Response, int]:
 def value_error(exc: Exception) -> tuple[Response, int]:
     """Bad admin input."""
     return jsonify({"error": {"code": "400", "msg": str(exc)}}), 400
+
+
+@bp.get("/identity")
+def identity() -> Response:
+    """A marker naming this server as the copier's simulator (anything else on SIM_PORT answers otherwise)."""
+    return jsonify({**IDENTITY, "accounts": len(sim().exchange.accounts)})
 
 
 @bp.get("/accounts")

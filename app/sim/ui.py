@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from .admin import sim
 from .contracts import CONTRACTS
 from .errors import SimError
-from .numbers import fmt
+from .numbers import fmt, to_decimal
 
 bp = Blueprint("sim_ui", __name__, url_prefix="/_sim")
 
@@ -22,10 +22,17 @@ def default_account(names: list[str]) -> str:
 @bp.get("/")
 def page() -> str:
     """Balances, positions, orders and prices of one account, with forms to trade it."""
+    return render_page(request.args.get("account") or "", msg=request.args.get("msg", ""),
+                       err=request.args.get("err", ""), refresh=request.args.get("refresh", "") == "1")
+
+
+def render_page(name: str, *, msg: str = "", err: str = "", refresh: bool = False,
+                created: dict[str, Any] | None = None) -> str:
+    """The page for one account (the master-like one when name is blank); `created` shows new credentials."""
     ex = sim().exchange
     accounts = ex.list_accounts()
     names = [a["name"] for a in accounts]
-    name = request.args.get("account") or default_account(names)
+    name = name or default_account(names)
     view: dict[str, Any] = {"positions": [], "orders": [], "balance": None, "account": None}
     if name in ex.accounts:
         acc = ex.account(name)
@@ -38,8 +45,38 @@ def page() -> str:
             view["orders"] = ex.pending_orders(acc)["entrustedList"] or []
     return render_template(
         "sim/page.html", accounts=accounts, selected=name, prices=ex.prices_snapshot(), symbols=list(CONTRACTS),
-        token=sim().form_token, msg=request.args.get("msg", ""), err=request.args.get("err", ""),
-        refresh=request.args.get("refresh", "") == "1", **view)
+        token=sim().form_token, msg=msg, err=err, refresh=refresh, created=created,
+        pos_modes=POS_MODES, **view)
+
+
+POS_MODES = (("hedge_mode", "Hedge (long and short apart)"), ("one_way_mode", "One-way"))
+
+
+@bp.post("/ui/account")
+def create_account() -> Response:
+    """Create an account and show its API key, secret and passphrase once, on this answer only.
+
+    The credentials are rendered into the page answering the POST (never into a redirect URL), with
+    Cache-Control: no-store, so reloading or going back does not show them again.
+    """
+    f = _checked_form()
+    name = f.get("name", "").strip()
+    balance = f.get("balance", "").strip() or "10000"
+    pos_mode = f.get("pos_mode") or "hedge_mode"
+    if not name or len(name) > 64:
+        return _back(f.get("account", ""), err="Give the account a name (at most 64 characters).")
+    if pos_mode not in dict(POS_MODES):
+        return _back(f.get("account", ""), err="Choose hedge or one-way position mode.")
+    amount = to_decimal(balance)
+    if amount is None or amount < 0:
+        return _back(f.get("account", ""), err="Account not created: the balance must be a number of USDT, 0 or more.")
+    try:
+        created = sim().exchange.create_account(name, amount, pos_mode=pos_mode)
+    except SimError as exc:
+        return _back(f.get("account", ""), err=f"Account not created: {exc.msg}.")
+    answer = Response(render_page(name, msg=f"Created account {name}.", created=created))
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
 
 
 def _checked_form() -> dict[str, str]:

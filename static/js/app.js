@@ -168,7 +168,7 @@
     var lvl = level || "info";
     var close = h("button", { type: "button", class: "close-x", "aria-label": "Dismiss", text: "×" });
     var item = h("div", { class: "notice notice-" + lvl, role: lvl === "error" ? "alert" : "status" },
-      h("div", { class: "notice-text", text: text }), close);
+      h("div", { class: "notice-text", text: text, title: text, tabindex: "0" }), close);
     close.addEventListener("click", function () { item.remove(); });
     box.insertBefore(item, box.firstChild);
     while (box.children.length > 4) box.removeChild(box.lastChild);

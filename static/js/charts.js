@@ -3,6 +3,7 @@
   "use strict";
 
   var NS = "http://www.w3.org/2000/svg";
+  var SPARK_MIN_RANGE = 0.01;  // a sparkline's height covers at least 1 % of the values' level
 
   function svg(tag, attrs) {
     var el = document.createElementNS(NS, tag);
@@ -36,9 +37,12 @@
    * lineChart(container, points, series)
    *   points: [{t: Date, values: {key: number}}] oldest first
    *   series: [{key, label, cls}]
+   *   opts: {format(v) for the tooltip, axis(v) for the y labels} (default: money, compact)
    * Redraws at the container's pixel size; a pointer cursor shows the values at the nearest time.
    */
-  function lineChart(container, points, series) {
+  function lineChart(container, points, series, opts) {
+    var fmt = opts && opts.format ? opts.format : function (v) { return Copier.money(v); };
+    var axisFmt = opts && opts.axis ? opts.axis : compact;
     Copier.clear(container);
     var width = Math.max(240, container.clientWidth || 600);
     var height = Math.max(180, container.clientHeight || 220);
@@ -79,7 +83,7 @@
       var yy = Math.round(y(v)) + 0.5;
       grid.appendChild(svg("line", { x1: pad.l, x2: width - pad.r, y1: yy, y2: yy }));
       var label = svg("text", { x: pad.l - 8, y: yy + 3.5, "text-anchor": "end" });
-      label.textContent = compact(v);
+      label.textContent = axisFmt(v);
       axis.appendChild(label);
     }
     var ticks = Math.max(2, Math.min(6, Math.floor(iw / 90)));
@@ -157,7 +161,7 @@
         dots[idx].setAttribute("cx", cx); dots[idx].setAttribute("cy", y(val));
         dots[idx].setAttribute("visibility", "visible");
         tip.appendChild(Copier.h("div", null, Copier.h("span", { class: "swatch swatch-" + s.cls }),
-          s.label + "  ", Copier.h("b", { text: Copier.money(val) })));
+          s.label + "  ", Copier.h("b", { text: fmt(val) })));
       });
       tip.classList.remove("hidden");
       var left = cx + 12;
@@ -173,14 +177,18 @@
     var nums = values.filter(function (v) { return !isNaN(v); });
     if (nums.length < 2) return Copier.h("span", { class: "spark-empty", text: nums.length ? "1 point" : "—" });
     var lo = Math.min.apply(null, nums), hi = Math.max.apply(null, nums);
-    var range = hi - lo || 1;
+    // the scale spans at least 1 % of the level, so a few cents on thousands stay a flat line, not a cliff
+    var least = Math.max(Math.abs((lo + hi) / 2) * SPARK_MIN_RANGE, 1e-9);
+    if (hi - lo < least) { var mid = (lo + hi) / 2; lo = mid - least / 2; hi = mid + least / 2; }
+    var range = hi - lo;
     var pts = nums.map(function (v, i) {
       var px = 1 + (i / (nums.length - 1)) * (width - 2);
-      var py = hi === lo ? height / 2 : 1 + (1 - (v - lo) / range) * (height - 2);
+      var py = 1 + (1 - (v - lo) / range) * (height - 2);
       return px.toFixed(1) + "," + py.toFixed(1);
     });
     var first = nums[0], last = nums[nums.length - 1];
-    var trend = last > first ? "up" : last < first ? "down" : "flat";
+    var moved = Math.abs(last - first) >= least * 0.05;
+    var trend = !moved ? "flat" : last > first ? "up" : "down";
     var el = svg("svg", { class: "spark " + trend, width: width, height: height, viewBox: "0 0 " + width + " " + height,
       role: "img", "aria-label": "equity trend " + trend });
     el.appendChild(svg("polyline", { points: pts.join(" ") }));

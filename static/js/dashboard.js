@@ -6,8 +6,11 @@
   var POLL_HIDDEN_MS = 10000;
   var EQUITY_MS = 30000;
   var UI_KEY = "copier-dashboard-ui";
-  var SYNC_LABEL = { in_sync: "in sync", drift: "drift", error: "error", paused: "paused", disabled: "disabled", unknown: "unknown" };
-  var SYNC_RANK = { error: 0, drift: 1, unknown: 2, paused: 3, disabled: 4, in_sync: 5 };
+  var SYNC_LABEL = { in_sync: "in sync", not_copied: "not copied", drift: "drift", error: "error", paused: "paused",
+    disabled: "disabled", unknown: "unknown" };
+  var SYNC_RANK = { error: 0, drift: 1, not_copied: 2, unknown: 3, paused: 4, disabled: 5, in_sync: 6 };
+  var SYNC_HEADER = ["in_sync", "not_copied", "drift", "error"];  // always counted in the header, even at 0
+  var SYNC_DETAIL_SHOWN = 3;    // drift / not-copied items listed in the row before "+N more"
   var RESULT_RANK = { failed: 0, skipped: 1, ok: 2 };
   var ACTION_LABEL = { replicate: "Replicate", tpsl: "Copy TP/SL", sync: "Sync", "close-all": "Close all",
     "close-symbol": "Close symbol", preview: "Preview" };
@@ -24,7 +27,9 @@
   var shownRun = null;          // the run in the results panel
   var rows = new Map();         // client id -> {tr, sig, detail, detailSig}
   var sigs = {};                // section -> last rendered signature
-  var ui = { sort: "name", dir: 1, filter: "", sync: "", expanded: [] };
+  var openDetails = {};         // client id -> its "+N more" list is open (kept across live refreshes)
+  var ui = { sort: "name", dir: 1, filter: "", sync: "", expanded: [], window: "today" };
+  var WINDOW_LABEL = { today: "today", "7d": "7 days", all: "since following" };
 
   /* ----- helpers ----------------------------------------------------------------------------------- */
   function $(id) { return document.getElementById(id); }
@@ -68,8 +73,19 @@
     return m === "crossed" ? "cross" : m;
   }
 
-  function priceOrDash(v) {
-    return Copier.isNum(v) && Number(v) > 0 ? Copier.plain(v) : "—";
+  function priceOrDash(v, symbol) {
+    return Copier.isNum(v) && Number(v) > 0 ? atPrecision(v, symbol, "price") : "—";
+  }
+
+  // A price or size at its contract's precision ("84220.06666667" -> "84,220.1"); never pads a shorter value.
+  function atPrecision(v, symbol, what) {
+    if (!Copier.isNum(v)) return "—";
+    var p = state && state.precision ? state.precision[symbol] : null;
+    var places = p ? p[what] : undefined;
+    var s = String(v);
+    var dot = s.indexOf(".");
+    if (places === undefined || dot < 0 || s.length - dot - 1 <= places) return Copier.plain(v);
+    return Copier.group(Number(v).toFixed(places));
   }
 
   function pnlCell(value, pct) {
@@ -78,6 +94,18 @@
       td.appendChild(h("span", { class: "sub-pct", text: (Number(pct) > 0 ? "+" : "") + pct + "%" }));
     }
     return td;
+  }
+
+  // A percentage ("+1.23%"), signed.
+  function pctText(v, unit) {
+    if (!Copier.isNum(v)) return "—";
+    var n = Number(v);
+    return (n > 0 ? "+" : n < 0 ? "−" : "") + Math.abs(n).toFixed(2) + (unit || "%");
+  }
+
+  // The chosen window's numbers of a client or the master (null before the refresh has measured them).
+  function windowOf(row) {
+    return row && row.pnl ? row.pnl[ui.window] || null : null;
   }
 
   function setKpi(id, value, opts) {
@@ -173,15 +201,15 @@
     var tr = h("tr", { "data-symbol": p.symbol, "data-side": p.hold_side },
       h("td", { class: "symbol", text: p.symbol }),
       h("td", null, sideChip(p.hold_side)),
-      h("td", { class: "num", text: Copier.plain(p.size) }),
+      h("td", { class: "num", text: atPrecision(p.size, p.symbol, "size") }),
       h("td", { class: "num", text: p.leverage ? p.leverage + "×" : "—" }),
       h("td", { class: "muted", text: marginMode(p.margin_mode) }),
-      h("td", { class: "num", text: Copier.plain(p.entry_price) }),
-      h("td", { class: "num", text: Copier.plain(p.mark_price) }),
-      h("td", { class: "num", text: priceOrDash(p.liquidation_price) }),
+      h("td", { class: "num", text: atPrecision(p.entry_price, p.symbol, "price") }),
+      h("td", { class: "num", text: atPrecision(p.mark_price, p.symbol, "price") }),
+      h("td", { class: "num", text: priceOrDash(p.liquidation_price, p.symbol) }),
       pnlCell(p.unrealized_pl, p.unrealized_pl_pct),
-      h("td", { class: "num tp" + (priceOrDash(p.take_profit) === "—" ? " tpsl-none" : ""), text: priceOrDash(p.take_profit) }),
-      h("td", { class: "num sl" + (priceOrDash(p.stop_loss) === "—" ? " tpsl-none" : ""), text: priceOrDash(p.stop_loss) }),
+      h("td", { class: "num tp" + (priceOrDash(p.take_profit) === "—" ? " tpsl-none" : ""), text: priceOrDash(p.take_profit, p.symbol) }),
+      h("td", { class: "num sl" + (priceOrDash(p.stop_loss) === "—" ? " tpsl-none" : ""), text: priceOrDash(p.stop_loss, p.symbol) }),
       h("td", { class: "nowrap muted", text: Copier.when(p.opened_at), title: p.opened_at ? Copier.toDate(p.opened_at).toString() : null }));
     if (withClose) {
       var btn = h("button", { type: "button", class: "btn btn-danger btn-small js-action close-symbol", "data-symbol": p.symbol,
@@ -225,6 +253,19 @@
     m.positions.forEach(function (p) { body.appendChild(positionRow(p, true)); });
   }
 
+  function renderMasterReturn() {
+    var m = state.master;
+    var w = windowOf(m);
+    if (!changed("masterReturn", [w, ui.window])) return;
+    document.querySelectorAll(".pnl-window-label").forEach(function (el) { el.textContent = WINDOW_LABEL[ui.window]; });
+    var el = $("m-return"), sub = $("m-return-sub");
+    if (!el) return;
+    Copier.clear(el);
+    el.className = "value " + (w ? Copier.pnlClass(w.return_pct) : "");
+    el.textContent = w ? pctText(w.return_pct) : "—";
+    sub.textContent = w ? Copier.pnl(w.pnl) + " USDT (realized " + Copier.pnl(w.realized) + ")" : "not measured yet";
+  }
+
   /* ----- totals ----------------------------------------------------------------------------------- */
   function renderTotals(visibleCount) {
     var t = state.totals || {};
@@ -236,6 +277,10 @@
     $("tot-positions").textContent = t.positions === undefined ? "—" : t.positions;
     var n = t.clients || 0;
     $("tot-note").textContent = n + " client" + (n === 1 ? "" : "s") + (visibleCount !== n ? " · " + visibleCount + " shown" : "");
+    var tp = t.pnl ? t.pnl[ui.window] : null;
+    var tr = $("tot-realized"), tret = $("tot-return");
+    if (tr) { tr.textContent = tp ? Copier.pnl(tp.realized) : "—"; tr.className = "num " + (tp ? Copier.pnlClass(tp.realized) : ""); }
+    if (tret) { tret.textContent = tp ? pctText(tp.return_pct) : "—"; tret.className = "num " + (tp ? Copier.pnlClass(tp.return_pct) : ""); }
     setKpi("t-equity", t.equity);
     setKpi("t-upnl", t.unrealized_pl, { pnl: true });
   }
@@ -286,6 +331,7 @@
     var c = run.counts || {};
     meta.appendChild(h("span", { class: "action-name", text: actionLabel(run) }));
     meta.appendChild(statusChip(run.status));
+    if (run.summary) meta.appendChild(h("span", { class: "run-summary", text: run.summary }));
     meta.appendChild(h("span", null,
       h("span", { class: "pos", text: (c.ok || 0) + " ok" }), " · ",
       h("span", { class: c.skipped ? "" : "muted", text: (c.skipped || 0) + " skipped" }), " · ",
@@ -317,6 +363,9 @@
       case "available": return num(c.available);
       case "upnl": return num(c.unrealized_pl);
       case "positions": return c.positions_count;
+      case "realized": return windowOf(c) ? num(windowOf(c).realized) : null;
+      case "return": return windowOf(c) ? num(windowOf(c).return_pct) : null;
+      case "gap": return windowOf(c) ? num(windowOf(c).tracking_error_pp) : null;
       case "sync": return SYNC_RANK[c.sync] === undefined ? 9 : SYNC_RANK[c.sync];
       case "result": return c.last_result ? (RESULT_RANK[c.last_result.status] === undefined ? 3 : RESULT_RANK[c.last_result.status]) : 4;
       default: return String(c.name || "").toLowerCase();
@@ -326,7 +375,7 @@
   function visibleClients() {
     var text = ui.filter.trim().toLowerCase();
     var list = (state.clients || []).filter(function (c) {
-      if (ui.sync === "problems" && !(c.sync === "drift" || c.sync === "error")) return false;
+      if (ui.sync === "problems" && !(c.sync === "drift" || c.sync === "error" || c.sync === "not_copied")) return false;
       if (ui.sync && ui.sync !== "problems" && c.sync !== ui.sync) return false;
       if (!text) return true;
       var hay = [c.name, SYNC_LABEL[c.sync] || c.sync, c.sync_detail, c.error, c.last_result && c.last_result.message,
@@ -356,14 +405,26 @@
     var expander = h("button", { type: "button", class: "caret-btn", "aria-expanded": isExpanded(c.id) ? "true" : "false",
       "aria-label": "Show " + c.name + " positions" }, h("span", { class: "caret", text: "▶" }));
     tr.appendChild(h("td", { class: "name-cell" }, expander, h("span", { class: "client-name", text: c.name }),
-      h("span", { class: "sizing", text: c.sizing })));
+      sizingNode(c)));
     tr.appendChild(h("td", { class: "num", text: Copier.money(c.equity) }));
     tr.appendChild(h("td", { class: "num", text: Copier.money(c.available) }));
     tr.appendChild(pnlCell(c.unrealized_pl));
+    var w = windowOf(c);
+    var since = w ? "since " + Copier.when(w.start) : "not measured yet (the next refresh reads the fills)";
+    tr.appendChild(h("td", { class: "num realized-cell " + (w ? Copier.pnlClass(w.realized) : ""), title: since,
+      text: w ? Copier.pnl(w.realized) : "—" }));
+    var ret = h("td", { class: "num return-cell " + (w ? Copier.pnlClass(w.return_pct) : ""), title: w ?
+      since + " · PnL " + Copier.pnl(w.pnl) + " USDT on " + Copier.money(w.base_equity) + " USDT" : since }, w ? pctText(w.return_pct) : "—");
+    if (w) ret.appendChild(h("span", { class: "sub-pct", text: Copier.pnl(w.pnl) }));
+    tr.appendChild(ret);
+    var gapCell = h("td", { class: "num gap-cell", title: w ? "master " + pctText(w.master_return_pct) + " over the same window" : since },
+      w ? pctText(w.tracking_error_pp, " pp") : "—");
+    if (w) gapCell.appendChild(h("span", { class: "sub-pct master-pct", text: "master " + pctText(w.master_return_pct) }));
+    tr.appendChild(gapCell);
     tr.appendChild(h("td", { class: "num positions-count", text: c.positions_count }));
     var syncCell = h("td", { class: "sync-cell" }, h("span", { class: "chip chip-" + c.sync + " sync-chip", text: SYNC_LABEL[c.sync] || c.sync }));
-    var detail = c.sync_detail && c.sync_detail !== "in sync" ? c.sync_detail : "";
-    if (detail) syncCell.appendChild(h("span", { class: "detail", text: detail }));
+    var detail = syncDetailNode(c);
+    if (detail) syncCell.appendChild(detail);
     tr.appendChild(syncCell);
     var res = c.last_result;
     var resCell = h("td", { class: "result-cell" });
@@ -384,10 +445,39 @@
     tr.appendChild(h("td", { class: "actions-cell" }, sync));
   }
 
+  // The sizing in use under the client's name: the live factor for new copies, the frozen factors of open ones.
+  function sizingNode(c) {
+    var s = c.sizing_now;
+    if (!s) return h("span", { class: "sizing", text: c.sizing });
+    return h("span", { class: "sizing", title: "Set: " + c.sizing + ". " + s.explain, text: s.text });
+  }
+
+  // The sync cell's explanation: every operation (drift) or every reason (not copied), "+N more" on expand.
+  function syncDetailNode(c) {
+    var items = c.sync === "drift" || c.sync === "not_copied" ? (c.sync_items || []) : [];
+    if (!items.length) {
+      var text = c.sync_detail && c.sync_detail !== "in sync" ? c.sync_detail : "";
+      return text ? h("span", { class: "detail", text: text }) : null;
+    }
+    var box = h("div", { class: "detail sync-items" });
+    var list = h("ul", { class: "sync-list" });
+    items.slice(0, SYNC_DETAIL_SHOWN).forEach(function (t) { list.appendChild(h("li", { text: t })); });
+    box.appendChild(list);
+    if (items.length > SYNC_DETAIL_SHOWN) {
+      var rest = h("ul", { class: "sync-list" });
+      items.slice(SYNC_DETAIL_SHOWN).forEach(function (t) { rest.appendChild(h("li", { text: t })); });
+      var more = h("details", { class: "sync-more" }, h("summary", { text: "+" + (items.length - SYNC_DETAIL_SHOWN) + " more" }), rest);
+      if (openDetails[c.id]) more.open = true;
+      more.addEventListener("toggle", function () { openDetails[c.id] = more.open; });
+      box.appendChild(more);
+    }
+    return box;
+  }
+
   function fillDetailRow(tr, c) {
     Copier.clear(tr);
     var meta = h("div", { class: "detail-meta" },
-      h("span", null, "Sizing ", h("b", { text: c.sizing })),
+      h("span", null, "Sizing ", h("b", { text: c.sizing }), c.sizing_now ? h("span", { class: "sizing-explain", text: " · " + c.sizing_now.explain }) : null),
       h("span", null, "Mode ", h("b", { text: c.position_mode ? c.position_mode.replace("_mode", "").replace("_", "-") : "—" })),
       h("span", null, "Margin used ", h("b", { text: Copier.money(c.margin_used) })),
       h("span", null, "Read ", h("b", { text: c.updated_at ? Copier.when(c.updated_at) : "never" })));
@@ -418,7 +508,7 @@
     }
     table.appendChild(tbody);
     box.appendChild(h("div", { class: "table-wrap" }, table));
-    tr.appendChild(h("td", { colspan: 9 }, box));
+    tr.appendChild(h("td", { colspan: 12 }, box));
   }
 
   function renderClients() {
@@ -434,7 +524,7 @@
         rows.set(c.id, entry);
       }
       var open = isExpanded(c.id);
-      var sig = JSON.stringify([c, open, sparkValues(c.id).slice(-40)]);
+      var sig = JSON.stringify([c, open, sparkValues(c.id).slice(-40), ui.window]);
       if (entry.sig !== sig) { fillClientRow(entry.tr, c); entry.sig = sig; }
       wanted.push(entry.tr);
       if (open) {
@@ -447,7 +537,7 @@
     rows.forEach(function (entry, id) { if (!seen.has(id) && !(state.clients || []).some(function (c) { return c.id === id; })) rows.delete(id); });
     if (!list.length) {
       var msg = (state.clients || []).length ? "No client matches the filter." : "No clients yet. Add them on the Accounts page.";
-      wanted = [h("tr", { class: "empty-row" }, h("td", { colspan: 9, class: "empty", text: msg }))];
+      wanted = [h("tr", { class: "empty-row" }, h("td", { colspan: 12, class: "empty", text: msg }))];
     }
     // put the wanted nodes in order, moving only what is out of place
     for (var i = 0; i < wanted.length; i++) {
@@ -464,15 +554,19 @@
   }
 
   function renderSyncSummary() {
-    var counts = {};
-    (state.clients || []).forEach(function (c) { counts[c.sync] = (counts[c.sync] || 0) + 1; });
+    var counts = state.sync_counts;
+    if (!counts) {
+      counts = {};
+      (state.clients || []).forEach(function (c) { counts[c.sync] = (counts[c.sync] || 0) + 1; });
+    }
     if (!changed("syncSummary", [counts, ui.sync])) return;
     var box = $("sync-summary");
     Copier.clear(box);
-    ["in_sync", "drift", "error", "paused", "disabled", "unknown"].forEach(function (k) {
-      if (!counts[k]) return;
-      var b = h("button", { type: "button", class: "chip chip-" + k, "data-sync": k, "aria-pressed": ui.sync === k ? "true" : "false",
-        title: "Show only " + SYNC_LABEL[k], text: counts[k] + " " + SYNC_LABEL[k] });
+    ["in_sync", "not_copied", "drift", "error", "paused", "disabled", "unknown"].forEach(function (k) {
+      var n = counts[k] || 0;
+      if (!n && SYNC_HEADER.indexOf(k) < 0) return;
+      var b = h("button", { type: "button", class: "chip chip-" + k + (n ? "" : " chip-zero"), "data-sync": k,
+        "aria-pressed": ui.sync === k ? "true" : "false", title: "Show only " + SYNC_LABEL[k], text: n + " " + SYNC_LABEL[k] });
       box.appendChild(b);
     });
   }
@@ -482,19 +576,22 @@
     if (i >= 0) ui.expanded.splice(i, 1); else ui.expanded.push(id);
     saveUi();
     renderClients();
+    markScrollables();
   }
 
   /* ----- chart ---------------------------------------------------------------------------------------- */
   function renderChart() {
     var container = $("equity-chart");
     if (!container) return;
-    var pts = (equity && equity.total ? equity.total : []).map(function (p) {
-      return { t: new Date(p.t + (/[zZ]|[+-]\d\d:?\d\d$/.test(p.t) ? "" : "Z")), values: { master: Number(p.master), clients: Number(p.clients) } };
+    // returns in %, not sums of equity: a client added or removed does not make the lines jump
+    var pts = (equity && equity.lines ? equity.lines : []).map(function (p) {
+      return { t: new Date(p.t + (/[zZ]|[+-]\d\d:?\d\d$/.test(p.t) ? "" : "Z")),
+        values: { master: num(p.master), clients: num(p.clients) } };
     });
     CopierCharts.lineChart(container, pts, [
       { key: "master", label: "Master", cls: "master" },
-      { key: "clients", label: "Clients total", cls: "clients" },
-    ]);
+      { key: "clients", label: "Clients (time-weighted)", cls: "clients" },
+    ], { format: function (v) { return pctText(v); }, axis: function (v) { return Number(v.toFixed(4)) + "%"; } });
   }
 
   function fetchEquity() {
@@ -507,15 +604,30 @@
   }
 
   /* ----- state polling ---------------------------------------------------------------------------- */
+  // Tables wider than their box fade at the edge that has more columns (and say so to the touch of a finger).
+  function markScrollables() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var more = wrap.scrollWidth - wrap.clientWidth;
+      wrap.classList.toggle("can-scroll-right", more > 1 && wrap.scrollLeft < more - 1);
+      wrap.classList.toggle("can-scroll-left", more > 1 && wrap.scrollLeft > 1);
+      if (!wrap.dataset.scrollWatch) {
+        wrap.dataset.scrollWatch = "1";
+        wrap.addEventListener("scroll", function () { markScrollables(); }, { passive: true });
+      }
+    });
+  }
+
   function apply(newState, fetchedAt) {
     state = newState;
     if (typeof state.now === "number") clockOffset = state.now - fetchedAt / 1000;
     renderBanners();
     renderPoller();
     renderMaster();
+    renderMasterReturn();
     renderResults();
     renderClients();
     renderFreshness();
+    markScrollables();
   }
 
   function fetchState() {
@@ -691,7 +803,7 @@
         ops += r.operations.length;
         var list = h("ul", { class: "plan-ops" });
         r.operations.forEach(function (o) {
-          list.appendChild(h("li", null, h("span", { class: "kind", text: o.kind.replace(/_/g, " ") }),
+          list.appendChild(h("li", null, h("span", { class: "kind", text: o.kind.replace(/_/g, " ") }), " · ",
             h("span", { class: "mono", text: [o.symbol, o.hold_side, o.size].filter(Boolean).join(" ") }),
             o.reason ? h("span", { class: "muted", text: " – " + o.reason }) : null));
         });
@@ -760,7 +872,7 @@
         runAction(sync, "Syncing…", "/api/sync/" + id, {});
         return;
       }
-      if (ev.target.closest("tr.detail-row") || ev.target.closest("a")) return;
+      if (ev.target.closest("tr.detail-row") || ev.target.closest("a") || ev.target.closest("details")) return;
       var tr = ev.target.closest("tr.client-row");
       if (tr) toggleExpanded(Number(tr.dataset.id));
     });
@@ -776,6 +888,15 @@
     var filter = $("client-filter");
     filter.value = ui.filter;
     filter.addEventListener("input", function () { ui.filter = filter.value; saveUi(); renderClients(); });
+    var win = $("pnl-window");
+    if (!WINDOW_LABEL[ui.window]) ui.window = "today";
+    win.value = ui.window;
+    win.addEventListener("change", function () {
+      ui.window = WINDOW_LABEL[win.value] ? win.value : "today";
+      saveUi();
+      renderMasterReturn();
+      renderClients();
+    });
     var sel = $("sync-filter");
     sel.value = ui.sync;
     sel.addEventListener("change", function () { ui.sync = sel.value; saveUi(); renderClients(); });
@@ -811,7 +932,10 @@
     setInterval(fetchEquity, EQUITY_MS);
     document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(0); });
     var resizeTimer = null;
-    window.addEventListener("resize", function () { clearTimeout(resizeTimer); resizeTimer = setTimeout(renderChart, 150); });
+    window.addEventListener("resize", function () {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(function () { renderChart(); markScrollables(); }, 150);
+    });
     document.addEventListener("themechange", renderChart);
   }
 

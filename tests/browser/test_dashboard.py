@@ -39,8 +39,9 @@ def snap(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def add_account(page, live, *, name: str, role: str = "client", sim_name: str | None = None, secret: str | None = None):
-    """Fill the account form like an operator."""
+def add_account(page, live, *, name: str, role: str = "client", sim_name: str | None = None, secret: str | None = None,
+                button: str = "#save", added: bool = True):
+    """Fill the account form like an operator (the keys are checked on #save; #save-unchecked stores them as they are)."""
     creds = live.creds[sim_name or name]
     page.goto(f"{live.url}/accounts/new?role={role}")
     page.select_option("#role", role)
@@ -48,8 +49,9 @@ def add_account(page, live, *, name: str, role: str = "client", sim_name: str | 
     page.fill("#api_key", creds["api_key"])
     page.fill("#api_secret", secret or creds["api_secret"])
     page.fill("#passphrase", creds["passphrase"])
-    page.click("#save")
-    expect(page.locator(".flash").first).to_contain_text(f"Added {name}")
+    page.click(button)
+    if added:
+        expect(page.locator(".flash").first).to_contain_text(f"Added {name}")
 
 
 def verify(page, name: str):
@@ -92,7 +94,10 @@ def test_add_accounts_and_verify_their_keys(page, live):
     add_account(page, live, name="Master", role="master")
     expect(verify(page, "Master").locator(".verify-cell")).to_contain_text("ok")
 
-    add_account(page, live, name="Gamma", secret="0" * 64)  # a wrong secret: the signature cannot match
+    add_account(page, live, name="Gamma", secret="0" * 64, added=False)  # a wrong secret: the signature cannot match
+    expect(page.locator("#form-error")).to_contain_text(re.compile(r"signature.*secret.*Nothing was saved", re.IGNORECASE))
+    add_account(page, live, name="Gamma", secret="0" * 64, button="#save-unchecked")  # stored anyway, unchecked
+    expect(page.locator("#accounts-table tr", has_text="Gamma").locator(".verify-cell")).to_have_text("not verified")
     row = verify(page, "Gamma")
     expect(page.locator(".flash-error")).to_contain_text("Gamma:")
     expect(row.locator(".verify-cell .chip")).to_have_text("failed")
@@ -401,7 +406,7 @@ def test_settings_page(page, live):
     page.click("nav >> text=Settings")
     page.fill("#DISCORD_WEBHOOK_URL", "ftp://example.com/hook")
     page.click("#save-settings")
-    expect(page.locator("#settings-error")).to_contain_text("must be an http(s) URL")
+    expect(page.locator("#settings-error")).to_contain_text("Discord webhook URL must start with http:// or https://")
     page.fill("#DISCORD_WEBHOOK_URL", "")
     page.fill("#TELEGRAM_CHAT_ID", "-1001234567890")
     page.fill("#TELEGRAM_BOT_TOKEN", "123456:" + "A" * 30)

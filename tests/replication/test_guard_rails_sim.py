@@ -132,7 +132,7 @@ def test_watchdog_banner_and_notifications_on_problem_and_recovery(app, client, 
     refresh_accounts(app)
     assert dog.check(app) == ([], [])
     # the key stops working (e.g. revoked on the exchange): store a passphrase the exchange refuses
-    client.patch(f"/api/accounts/{master_id}", json={"passphrase": "nolongervalid"})
+    client.patch(f"/api/accounts/{master_id}", json={"passphrase": "nolongervalid", "verify": False})
     refresh_accounts(app)
     banners = client.get("/api/state").json["banners"]
     assert any("authentication failed" in b["text"] for b in banners)
@@ -159,7 +159,7 @@ def test_watchdog_banner_and_notifications_on_problem_and_recovery(app, client, 
 ])
 def test_verify_explains_key_problems_plainly(app, client, sim, change, expected):
     account_id = add_account(app, sim, "V")
-    client.patch(f"/api/accounts/{account_id}", json=change)
+    client.patch(f"/api/accounts/{account_id}", json={**change, "verify": False})  # stored unchecked
     answer = client.post(f"/api/accounts/{account_id}/verify")
     assert answer.status_code == 502
     assert expected in answer.json["error"]["message"]

@@ -21,15 +21,19 @@ OPTIONAL_NUMBERS = ("max_leverage", "max_notional", "max_open_positions", "daily
                     "slippage_pct")
 NUMBERS = REQUIRED_NUMBERS + OPTIONAL_NUMBERS
 KNOWN = ("name", "allowed_symbols", *STRING_CHOICES, *CREDENTIALS, *BOOLS, *NUMBERS)
+FLAGS = ("verify",)  # not a field: a JSON account write's "check the keys first" switch
 
 TRICKY_TEXT = ["", " ", "0", "-1", "1e400", "-1e400", "NaN", "Infinity", "1_000", "0x10", "１２", "٣", "²", "\x00",
                "\u202e", "💥", "BTCUSDT", "btcusdt,ethusdt", "true", "null", "<script>alert(1)</script>",
                "' OR 1=1 --", "x" * 300, "9" * 60, "master", "client", "../../etc/passwd", "%00", "\r\nX-Evil: 1"]
+# valid in a Python str and as a JSON escape, impossible in UTF-8 (so never in a form: browsers replace them)
+LONE_SURROGATES = ["\ud800", "a\udfffb", "\udc00\ud800", "Alice\udbff"]
 
 huge_ints = st.integers(min_value=10**10, max_value=10**400) | st.integers(min_value=-(10**400), max_value=-1)
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**6), max_value=10**6), huge_ints,
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30), st.sampled_from(TRICKY_TEXT),
+    st.sampled_from(LONE_SURROGATES),
 )
 json_values = st.recursive(
     scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -40,13 +44,14 @@ non_strings = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=True, 
 letters = st.text(alphabet=st.characters(categories=["Lu", "Ll", "Lo"]), min_size=1, max_size=20)
 non_ascii = st.text(alphabet=st.characters(min_codepoint=128, exclude_categories=["Cs"]), min_size=1, max_size=20)
 control = st.sampled_from([chr(c) for c in range(32)] + ["\x7f"])
-unknown_keys = st.text(max_size=20).filter(lambda k: k not in KNOWN)
+unknown_keys = st.text(max_size=20).filter(lambda k: k not in KNOWN and k not in FLAGS)
+json_unknown_keys = unknown_keys | st.sampled_from(LONE_SURROGATES)
 
 
 def bad_json_value(field: str, *, creating: bool) -> st.SearchStrategy:
     """A JSON value no sane validator can accept for this field."""
     if field == "name":
-        return st.one_of(non_strings, st.none(), st.sampled_from(["", "   ", "x" * 65]),
+        return st.one_of(non_strings, st.none(), st.sampled_from(["", "   ", "x" * 65, *LONE_SURROGATES]),
                          st.builds(lambda a, c, b: f"{a}{c}{b}", st.text(max_size=5), control, st.text(max_size=5))
                          .filter(lambda s: s.strip() and any(ord(ch) < 32 or ord(ch) == 127 for ch in s.strip())))
     if field in STRING_CHOICES:
@@ -57,15 +62,16 @@ def bad_json_value(field: str, *, creating: bool) -> st.SearchStrategy:
         if creating:
             options += [st.none(), st.just("")]
         return st.one_of(*options)
-    if field in BOOLS:
-        return st.one_of(st.none(), st.integers(), st.floats(), st.lists(scalars, max_size=2), letters.filter(
-            lambda s: s.strip().lower() not in {"1", "true", "yes", "on", "y", "0", "false", "no", "off", "n"}))
+    if field in BOOLS:  # JSON flags are booleans: the words a form would accept are refused too
+        return st.one_of(st.none(), st.integers(), st.floats(), st.lists(scalars, max_size=2), letters,
+                         st.sampled_from(["", "true", "false", "yes", "no", "on", "1", "0"]))
     if field in NUMBERS:
         options = [huge_ints, st.sampled_from([float("nan"), float("inf"), -5, "-5", "NaN", "1e400", "0x10"]),
                    st.booleans(), st.lists(scalars, max_size=2), st.dictionaries(st.text(max_size=3), scalars,
                                                                                 max_size=2), letters]
         if field in REQUIRED_NUMBERS:
             options.append(st.none())
+        options.append(st.sampled_from(["", " ", "\t"]))  # in JSON blank text is not "no limit"
         return st.one_of(*options)
     if field == "allowed_symbols":
         return st.one_of(st.booleans(), st.integers(), st.floats(), st.dictionaries(st.text(max_size=3), scalars),
@@ -112,7 +118,7 @@ def bad_account_json(draw, base: dict, *, creating: bool) -> dict:
         field = draw(st.sampled_from(KNOWN))
         body[field] = draw(bad_json_value(field, creating=creating))
     elif kind == "unknown_field":
-        body[draw(unknown_keys)] = draw(json_values)
+        body[draw(json_unknown_keys)] = draw(json_values)
     else:
         body.pop(draw(st.sampled_from(("role", "name", *CREDENTIALS))), None)
     return body
