@@ -258,11 +258,16 @@ def get_setting(key: str, default: str | None = None) -> str | None:
     return row.value if row else default
 
 
-def set_setting(key: str, value: str) -> None:
-    """Write one setting (committed)."""
+def stage_setting(key: str, value: str) -> None:
+    """Write one setting in the current transaction (the caller commits)."""
     row = db.session.get(Setting, key)
     if row is None:
         db.session.add(Setting(key=key, value=value))
     else:
         row.value = value
+
+
+def set_setting(key: str, value: str) -> None:
+    """Write one setting (committed)."""
+    stage_setting(key, value)
     db.session.commit()

@@ -21,7 +21,7 @@ from .models import Account
 TICK_SECONDS = 1.0
 # the pacer plans for this part of the background share; the rest absorbs fill measurement and the
 # refresh after each action
-PACE_HEADROOM = 0.8
+PACE_HEADROOM = 0.75
 REQUESTS_PER_REFRESH = 2  # all-position + the per-symbol account read
 FILLS_PER_REFRESH = 1  # and the new fills (performance, and loss protection from the same read)
 
@@ -62,15 +62,18 @@ class RefreshPacer:
 
     def _next_batch(self) -> list[int]:
         with self.app.app_context():
-            rows = db.session.query(Account.id).filter_by(role="client", enabled=True).order_by(Account.id).all()
+            rows = db.session.query(Account.id, Account.bitget_uid).filter_by(
+                role="client", enabled=True).order_by(Account.id).all()
             db.session.remove()
         ids = [r[0] for r in rows]
         with self._lock:
             self.clients = len(ids)
             if not ids:
                 return []
-            # every client's fills are read (performance); the master's once an interval
-            cost = REQUESTS_PER_REFRESH + FILLS_PER_REFRESH + FILLS_PER_REFRESH / len(ids)
+            # every client's fills are read (performance); the master's once an interval; an account whose
+            # Bitget uid is not known yet costs one key-info read more, once
+            unknown_uid = sum(1 for r in rows if not r[1])
+            cost = REQUESTS_PER_REFRESH + FILLS_PER_REFRESH + (FILLS_PER_REFRESH + unknown_uid) / len(ids)
             self.interval = self.interval_for(len(ids), cost)
             self._carry += len(ids) * TICK_SECONDS / self.interval
             count = min(len(ids), int(self._carry))

@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.security import generate_password_hash
 
 from .extensions import csrf, db
-from .models import Setting, get_setting
+from .models import get_setting, stage_setting
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "dashboard.healthz", "static"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -41,12 +41,8 @@ def password_problem(password: str, confirm: str) -> str | None:
 
 def set_operator_password(password: str) -> None:
     """Store the new password's hash and start a new session epoch, in one commit: old cookies stop working."""
-    for key, value in ((PASSWORD_KEY, generate_password_hash(password)), (SESSION_EPOCH_KEY, secrets.token_hex(16))):
-        row = db.session.get(Setting, key)
-        if row is None:
-            db.session.add(Setting(key=key, value=value))
-        else:
-            row.value = value
+    stage_setting(PASSWORD_KEY, generate_password_hash(password))
+    stage_setting(SESSION_EPOCH_KEY, secrets.token_hex(16))
     db.session.commit()
 
 
