@@ -67,6 +67,7 @@ def held(sim: SimProcess, name: str) -> Decimal:
 def run_n(sim: SimProcess, clients: int, idle_s: float) -> dict[str, Any]:
     """Idle load and one replicate for N clients."""
     sim.reset()
+    sim.reset_stats()  # also forgets the previous copier's requests in the IP window (as a quiet minute would)
     server = CopierServer(sim.url, None, prefix="bench-budget-")
     try:
         names = add_accounts(sim, server, f"n{clients}", clients)
@@ -102,6 +103,7 @@ def run_n(sim: SimProcess, clients: int, idle_s: float) -> dict[str, Any]:
 def follow(sim: SimProcess, clients: int, seconds: float, every: float) -> dict[str, Any]:
     """Auto-follow a master that changes its position every `every` seconds, for `seconds`."""
     sim.reset()
+    sim.reset_stats()
     server = CopierServer(sim.url, None, prefix="bench-follow-")
     try:
         names = add_accounts(sim, server, f"f{clients}", clients)

@@ -111,6 +111,14 @@ def load_intents(account_ids: list[int]) -> dict[int, AccountIntents]:
     return out
 
 
+def store_intent_updates(updates: list[dict]) -> None:
+    """Write many intents' outcomes in one transaction (the caller holds the app context)."""
+    if not updates:
+        return
+    db.session.bulk_update_mappings(OrderIntent, updates)
+    db.session.commit()
+
+
 class IntentBook:
     """One account's intents during one sync: resolve leftovers, reuse unresolved ones, number new ones."""
 
@@ -119,6 +127,9 @@ class IntentBook:
         self.store, self.install, self.account_id, self.run_uid = store, install, account_id, run_uid
         self._unresolved = list(known.unresolved)
         self._last_seq = dict(known.last_seq)
+        # what became of the intents, stored by the caller after the run in one transaction: only the write
+        # before sending must be durable at once (an intent left "pending" is looked up at the next sync)
+        self.updates: list[dict] = []
 
     @property
     def unresolved(self) -> list[Intent]:
@@ -169,12 +180,12 @@ class IntentBook:
     def failed(self, intent: Intent, error: BitgetError) -> None:
         """The request failed: refused for good, or with no clear answer (then the next try reuses the id)."""
         if isinstance(error, RetryableError):
-            self.store.update_intent(intent.id, status=UNKNOWN, message=str(error)[:500])
+            self.updates.append({"id": intent.id, "status": UNKNOWN, "message": str(error)[:500]})
             self._unresolved = [replace(i, status=UNKNOWN) if i.id == intent.id else i for i in self._unresolved]
         else:
             self._settle(intent, REFUSED, message=str(error))
 
     def _settle(self, intent: Intent, status: str, *, order_id: str | None = None, message: str | None = None) -> None:
-        self.store.update_intent(intent.id, status=status, order_id=order_id,
-                                 message=(message or "")[:500] or None, updated_at=datetime.now(UTC))
+        self.updates.append({"id": intent.id, "status": status, "order_id": order_id,
+                             "message": (message or "")[:500] or None, "updated_at": datetime.now(UTC)})
         self._unresolved = [i for i in self._unresolved if i.id != intent.id]

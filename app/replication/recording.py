@@ -31,6 +31,7 @@ class AccountOutcome:
     operations: list[dict[str, Any]] = field(default_factory=list)  # preview only
     acted: bool = True  # False: nothing was sent (in sync, skips only, preview)
     learnt_uid: str | None = None
+    intent_updates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape used by the API."""
@@ -128,7 +129,7 @@ class _Write:
 
     def __init__(self, kind: str, account_id: int, symbol: str | None, hold_side: str | None = None,
                  fields: dict[str, Any] | None = None) -> None:
-        self.kind = kind  # create | update | delete | delete_all | intent_add | intent_update
+        self.kind = kind  # create | update | delete | delete_all | intent_add
         self.account_id = account_id
         self.symbol = symbol
         self.hold_side = hold_side
@@ -174,10 +175,6 @@ class LinkStore:
     def add_intent(self, account_id: int, **fields: Any) -> int:
         """Store an order intent (status pending) before its request is sent; returns its id."""
         return self._write(_Write("intent_add", account_id, None, None, fields))
-
-    def update_intent(self, intent_id: int, **fields: Any) -> None:
-        """Record what became of an intent (acked, refused, unknown)."""
-        self._write(_Write("intent_update", 0, None, None, {"id": intent_id, **fields}))
 
     def _write(self, write: _Write) -> Any:
         """Queue one write and return its result once it is committed (raise what it raised)."""
@@ -287,12 +284,5 @@ def _add_intent(item: _Write) -> None:
     item.result = intent.id
 
 
-def _update_intent(item: _Write) -> None:
-    fields = dict(item.fields)
-    intent = db.session.get(OrderIntent, fields.pop("id"))
-    for name, value in fields.items() if intent is not None else ():
-        setattr(intent, name, value)
-
-
 _APPLY = {"create": _create_link, "update": _update_link, "delete": _delete_links, "delete_all": _delete_links,
-          "intent_add": _add_intent, "intent_update": _update_intent}
+          "intent_add": _add_intent}

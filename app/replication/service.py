@@ -25,7 +25,7 @@ from ..state import StateCache
 from .apply import PlanApplier
 from .executor import AccountExecutor
 from .health import ClientHealth, master_signature
-from .intents import AccountIntents, IntentBook, install_id, load_intents
+from .intents import AccountIntents, IntentBook, install_id, load_intents, store_intent_updates
 from .jobs import ClientJob, cached_client_state, equity_is_fresh, link_of, settings_of
 from .link_recorder import LinkRecorder
 from .lock import ReplicationLock
@@ -158,6 +158,8 @@ class ReplicationService:
         )
         results = [o.value if o.error is None else self._crashed(o.item, o.error) for o in outcomes]
         self._store_learnt_uids(results)
+        with write_lock():
+            store_intent_updates([u for r in results for u in r.intent_updates])
         if not preview:
             self._track_health(results, master)
         if preview:
@@ -261,6 +263,7 @@ class ReplicationService:
         if notes:
             outcome.message = f"{outcome.message} (recovered: {'; '.join(notes)})"
         outcome.learnt_uid = job.uid
+        outcome.intent_updates = book.updates
         outcome.latency_ms = round((time.monotonic() - started) * 1000)
         return outcome
 
