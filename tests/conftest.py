@@ -42,6 +42,16 @@ def app_config(tmp_path, sim_url: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def receiver():
+    """A local HTTP receiver standing in for Discord, Telegram and webhooks (never the real services)."""
+    from tests.receiver import Receiver
+
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def app(tmp_path, sim):
     """The copier app talking to the test simulator."""
     application = create_app(app_config(tmp_path, sim.url))

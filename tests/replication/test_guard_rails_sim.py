@@ -12,15 +12,7 @@ from app.refresh import refresh_accounts
 from app.tasks import wait_for_background
 from app.watchdog import Watchdog
 from tests.conftest import add_account
-from tests.receiver import Receiver
 from tests.replication.test_service_sim import BTC, by_name, held
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

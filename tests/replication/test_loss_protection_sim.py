@@ -27,13 +27,6 @@ CLOSE = "/api/v2/mix/order/close-positions"
 
 
 @pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def notified(app, receiver):
     """The generic webhook pointed at the local receiver."""
     app.config.update(WEBHOOK_URL=f"{receiver.url}/hook")
