@@ -10,12 +10,31 @@ from cryptography.fernet import Fernet
 from app import create_app
 from app.accounts import service
 from app.sim.server import start_simulator
+from app.sim.variants import VARIANTS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.sim_variants("name", ...)`: run the test on the defaults, then once per other option of each
+    named variant (app/sim/variants.py), so the copier is right whichever behaviour Bitget really has."""
+    marker = metafunc.definition.get_closest_marker("sim_variants")
+    if marker is None or "sim_variant" not in metafunc.fixturenames:
+        return
+    cases: list[dict[str, str] | None] = [None]
+    cases += [{name: option} for name in marker.args for option in VARIANTS[name].options[1:]]
+    ids = ["default"] + [f"{name}={option}" for case in cases[1:] for name, option in case.items()]
+    metafunc.parametrize("sim_variant", cases, ids=ids, indirect=True)
 
 
 @pytest.fixture
-def sim():
+def sim_variant(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """The variant options of this test's simulator (None: the defaults, or the SIM_VARIANTS variable)."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def sim(sim_variant):
     """A fresh simulated exchange on a free loopback port (prices move only when a test says so)."""
-    server = start_simulator(port=0, price_walk=False)
+    server = start_simulator(port=0, price_walk=False, variants=sim_variant)
     yield server
     server.stop()
 

@@ -340,7 +340,7 @@ class BitgetClient:
                 "reduceOnly": None if reduce_only is None else ("YES" if reduce_only else "NO"),
                 "clientOid": client_oid}
         try:
-            return OrderAck.from_wire(self._post(f"{MIX}/order/place-order", body))
+            ack = OrderAck.from_wire(self._post(f"{MIX}/order/place-order", body))
         except DuplicateClientOidError as dup:
             if client_oid is None:
                 raise
@@ -350,6 +350,15 @@ class BitgetClient:
                 raise dup from None
             log.info("Bitget place-order %s: clientOid already used, returning the existing order", symbol)
             return OrderAck(order_id=order.order_id, client_oid=order.client_oid or client_oid, replayed=True)
+        if ack.order_id is None and client_oid is not None:
+            # one-way: an order that made Bitget cancel older reduce-only orders may come back without orderId
+            # (REFERENCE 9.1); it was placed, so find it by clientOid
+            try:
+                order = self.order_detail(symbol, client_oid=client_oid)
+            except OrderNotFoundError:
+                return ack
+            return OrderAck(order_id=order.order_id, client_oid=order.client_oid or client_oid)
+        return ack
 
     def batch_place_orders(self, symbol: str, margin_mode: str, orders: list[dict]) -> BatchResult:
         """Place up to 50 orders on one symbol; per-item failures come back in the result, not raised."""

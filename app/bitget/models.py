@@ -383,12 +383,19 @@ class PlanOrder:
     trade_side: str | None
 
     @property
-    def hold_side(self) -> str:
-        """The position side this plan protects ('long'/'short'), whatever the position mode."""
-        if self.pos_side in ("long", "short"):
-            return self.pos_side
-        # one-way rows: the plan closes the position, so a 'sell' plan protects a long
-        return "long" if self.side == "sell" else "short"
+    def hold_side(self) -> str | None:
+        """The position side this plan protects: posSide on hedge rows; None on one-way ('net') rows.
+
+        What `side`/`tradeSide` say on one-way TP/SL rows is unconfirmed (REFERENCE 10.4: the position's direction
+        or the closing trade's), so they are not read; a one-way symbol holds one position: match by symbol.
+        """
+        return self.pos_side if self.pos_side in ("long", "short") else None
+
+    def protects(self, position_keys: set[tuple[str, str]]) -> bool:
+        """Whether this plan belongs to one of the positions (symbol, hold side) given."""
+        if self.hold_side is not None:
+            return (self.symbol, self.hold_side) in position_keys
+        return any(symbol == self.symbol for symbol, _ in position_keys)
 
     @classmethod
     def from_wire(cls, row: Mapping[str, Any]) -> PlanOrder:

@@ -115,6 +115,9 @@ PUBLIC_PATHS = frozenset({
     "/api/v2/mix/market/ticker",
     "/api/v2/mix/market/tickers",
     "/api/v2/mix/market/symbol-price",
+    "/api/v2/spot/public/coins",
+    "/api/v2/spot/public/symbols",
+    "/api/v2/margin/currencies",
 })
 
 

@@ -104,7 +104,7 @@ class AccountSweep:
         blind = "positions" in left.unknown  # positions unread: no TP/SL may go, it could be all that is left
         doomed: dict[tuple[str, str], list[str]] = {}
         for plan in left.plans:
-            if not (plan.plan_type in TPSL_KINDS and (blind or (plan.symbol, plan.hold_side) in keep)):
+            if not (plan.plan_type in TPSL_KINDS and (blind or plan.protects(keep))):
                 doomed.setdefault((plan.symbol, plan.plan_type), []).append(plan.order_id)
         calls: list[Callable[[], Any]] = [partial(self._cancel_order, o) for o in left.orders]
         calls += [partial(self._cancel_plans, s, t, ids) for (s, t), ids in sorted(doomed.items())]

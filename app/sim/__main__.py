@@ -23,6 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-walk", action="store_true", help="keep prices still (move them on the page)")
     parser.add_argument("--no-limits", action="store_true",
                         help="do not enforce Bitget's rate limits (per UID and endpoint, 6000/min per IP)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=OPTION",
+                        help="an unconfirmed behaviour's option (repeatable; see app/sim/variants.py)")
     parser.add_argument("--demo-accounts", action="store_true",
                         help="create a master and three clients when there are no accounts")
     return parser.parse_args(argv)
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     faults = {"": {"latency_ms": args.latency_ms}} if args.latency_ms else None
     server = start_simulator(args.host, args.port, state_path=args.state, seed=args.seed,
                              price_walk=not args.no_walk, tick_seconds=args.tick, faults=faults,
-                             rate_limits=not args.no_limits)
+                             rate_limits=not args.no_limits, variants=",".join(args.variant) or None)
     if args.demo_accounts and not server.exchange.accounts:
         for name, balance, mode in DEMO_ACCOUNTS:
             server.exchange.create_account(name, balance, pos_mode=mode)

@@ -108,6 +108,31 @@ def reset_limits() -> Response:
     return jsonify({"ok": True})
 
 
+@bp.route("/variants", methods=["GET", "PUT", "POST"])
+def variants() -> Response:
+    """Read or change the unconfirmed behaviours: {name: option} (PUT replaces all, POST changes those given)."""
+    settings = sim().exchange.variants
+    if request.method != "GET":
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ValueError('send a JSON object, e.g. {"second_pos_tpsl": "replace"}')
+        settings.configure(data, replace=request.method == "PUT")
+    return jsonify({"variants": settings.snapshot(), "described": settings.describe()})
+
+
+@bp.get("/symbols")
+def symbols() -> Response:
+    """Every symbol's symbolStatus."""
+    return jsonify(sim().exchange.symbol_statuses())
+
+
+@bp.post("/symbols/<symbol>")
+def set_symbol_status(symbol: str) -> Response:
+    """Set a symbol's symbolStatus: {symbolStatus: normal|listed|maintain|limit_open|restrictedAPI|off}."""
+    data = body()
+    return jsonify(sim().exchange.set_symbol_status(symbol, str(data.get("symbolStatus") or data.get("status") or "")))
+
+
 @bp.get("/prices")
 def prices() -> Response:
     """Every symbol's mark price."""

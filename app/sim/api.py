@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from . import routes_account, routes_market, routes_plan, routes_trade  # noqa: F401  (register endpoints)
+from . import routes_account, routes_market, routes_plan, routes_spot, routes_trade  # noqa: F401  (endpoints)
 from .auth import authenticate
 from .contracts import PRODUCT_TYPE
-from .errors import NO_PERMISSION, NOT_FOUND_URL, SYSTEM_ERROR, SimError, fail, param_error
+from .errors import CLASSIC_ACCOUNT, NO_PERMISSION, NOT_FOUND_URL, SYSTEM_ERROR, SimError, fail, param_error
 from .faults import Decision, FaultInjector
 from .limits import RateLimiter
 from .numbers import now_ms
@@ -52,6 +52,7 @@ class RequestStats:
         with self._lock:
             key = (api_key, path)
             self._counts[key] = self._counts.get(key, 0) + 1
+
 
     def status(self, code: int) -> None:
         """Count one reply status (a lost reply counts as 0)."""
@@ -134,6 +135,8 @@ class ApiApp:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         route = ROUTES.get((method, path))
         body = read_body(environ)
+        if route is None and path.startswith("/api/v3/") and environ.get("HTTP_ACCESS_KEY"):
+            return self._classic_only(environ, body)
         if route is None:
             return 404, envelope(*NOT_FOUND_URL, None)
         try:
@@ -144,6 +147,14 @@ class ApiApp:
         except Exception:  # a simulator bug must still answer like an exchange would
             log.exception("simulator error on %s %s", method, path)
             return 500, envelope(*SYSTEM_ERROR, None)
+
+    def _classic_only(self, environ: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+        """A signed v3 (Unified Account) call: authenticated like any call, then refused with 40084."""
+        try:
+            authenticate(self.exchange, environ, body)
+        except SimError as exc:
+            return exc.http_status, envelope(exc.code, exc.msg, None)
+        return 400, envelope(*CLASSIC_ACCOUNT, None)
 
     def _call(self, route: Route, environ: dict[str, Any], path: str, method: str, body: bytes) -> Call:
         """Authenticate, apply the per-UID limit, parse and check the parameters."""

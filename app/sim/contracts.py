@@ -9,6 +9,33 @@ from .numbers import decimals_of, fmt
 
 PRODUCT_TYPE = "USDT-FUTURES"
 MARGIN_COIN = "USDT"
+# productTypes ccxt and others list contracts for; the simulator has none of them (empty lists)
+OTHER_PRODUCT_TYPES = ("COIN-FUTURES", "USDC-FUTURES", "SUSDT-FUTURES", "SCOIN-FUTURES", "SUSDC-FUTURES")
+# symbolStatus (REFERENCE 6.2) -> the error an API order meets: (code, msg) per kind of order, None = allowed
+NORMAL = "normal"
+_SUSPENDED = ("40308", "The contract is being maintained, trading is suspended")
+_OFFLINE = ("40309", "The contract has been removed")
+_API_RESTRICTED = ("22004", "This symbol does not support API trading")
+_CLOSE_ONLY = ("45119", "This symbol does not support opening positions")
+STATUS_RULES: dict[str, dict[str, tuple[str, str] | None]] = {
+    NORMAL: {"open": None, "close": None, "tpsl": None},
+    "listed": {"open": _SUSPENDED, "close": _SUSPENDED, "tpsl": _SUSPENDED},
+    "maintain": {"open": _SUSPENDED, "close": _SUSPENDED, "tpsl": _SUSPENDED},
+    "limit_open": {"open": _CLOSE_ONLY, "close": None, "tpsl": None},
+    "restrictedAPI": {"open": _API_RESTRICTED, "close": _API_RESTRICTED, "tpsl": _API_RESTRICTED},
+    "off": {"open": _OFFLINE, "close": _OFFLINE, "tpsl": _OFFLINE},
+}
+
+
+def status_error(status: str, action: str, entry_point: str = "API") -> SimError | None:
+    """The error an order of kind `action` (open, close, tpsl) meets under a symbolStatus (None: allowed).
+
+    restrictedAPI refuses API orders only; the operator page (entry point WEB) still trades.
+    """
+    rule = STATUS_RULES.get(status, STATUS_RULES[NORMAL]).get(action)
+    if rule is None or (status == "restrictedAPI" and entry_point != "API"):
+        return None
+    return SimError(*rule)
 
 
 @dataclass(frozen=True)
@@ -36,8 +63,8 @@ class ContractSpec:
         """Price tick: priceEndStep x 10^-pricePlace."""
         return Decimal(self.price_end_step).scaleb(-self.price_place)
 
-    def wire(self) -> dict[str, object]:
-        """One row of GET /api/v2/mix/market/contracts."""
+    def wire(self, status: str = NORMAL) -> dict[str, object]:
+        """One row of GET /api/v2/mix/market/contracts (with the symbol's current symbolStatus)."""
         return {
             "symbol": self.symbol, "baseCoin": self.base_coin, "quoteCoin": MARGIN_COIN,
             "buyLimitPriceRatio": "0.05", "sellLimitPriceRatio": "0.05", "feeRateUpRatio": "0.005",
@@ -47,7 +74,7 @@ class ContractSpec:
             "volumePlace": str(self.volume_place), "pricePlace": str(self.price_place),
             "sizeMultiplier": fmt(self.size_multiplier), "symbolType": "perpetual",
             "minTradeUSDT": fmt(self.min_trade_usdt), "maxSymbolOrderNum": "200",
-            "maxProductOrderNum": "400", "maxPositionNum": "150", "symbolStatus": "normal",
+            "maxProductOrderNum": "400", "maxPositionNum": "150", "symbolStatus": status,
             "offTime": "-1", "limitOpenTime": "-1", "deliveryTime": "", "deliveryStartTime": "",
             "deliveryPeriod": "", "launchTime": "", "fundInterval": "8", "minLever": "1",
             "maxLever": str(self.max_lever), "posLimit": "0.05", "maintainTime": "",
@@ -81,10 +108,10 @@ class ContractSpec:
 
 
 def _spec(symbol: str, step: str, places: int, price_place: int, max_lever: int, max_market: str,
-          max_order: str, start: str, keep: str) -> ContractSpec:
+          max_order: str, start: str, keep: str, end_step: int = 1) -> ContractSpec:
     return ContractSpec(
         symbol=symbol, base_coin=symbol[:-4], min_trade_num=Decimal(step), size_multiplier=Decimal(step),
-        volume_place=places, price_place=price_place, price_end_step=1, max_lever=max_lever,
+        volume_place=places, price_place=price_place, price_end_step=end_step, max_lever=max_lever,
         max_market_order_qty=Decimal(max_market), max_order_qty=Decimal(max_order),
         start_price=Decimal(start), keep_margin_rate=Decimal(keep),
     )
@@ -95,7 +122,8 @@ CONTRACTS: dict[str, ContractSpec] = {
     for spec in (
         _spec("BTCUSDT", "0.0001", 4, 1, 125, "220", "1200", "84000.0", "0.004"),
         _spec("ETHUSDT", "0.01", 2, 2, 100, "3000", "15000", "2200.00", "0.005"),
-        _spec("SOLUSDT", "0.1", 1, 3, 75, "40000", "200000", "140.000", "0.005"),
+        # priceEndStep 5: tick 0.005, so a price on the last decimal can still be off the tick (45115)
+        _spec("SOLUSDT", "0.1", 1, 3, 75, "40000", "200000", "140.000", "0.005", end_step=5),
         _spec("XRPUSDT", "1", 0, 4, 75, "2000000", "10000000", "2.2000", "0.005"),
     )
 }

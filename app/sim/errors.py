@@ -30,6 +30,7 @@ BAD_PASSPHRASE = ("40012", "apikey/password is incorrect")
 NO_PERMISSION = ("40014", "Incorrect permissions, need futures trade permissions")
 WRONG_ENV = ("40099", "exchange environment is incorrect")
 NOT_FOUND_URL = ("40404", "Request URL NOT FOUND")
+CLASSIC_ACCOUNT = ("40084", "You are in Classic Account mode, and the Unified Account API is not supported at this time")
 SYSTEM_ERROR = ("40015", "System is abnormal, please try again later")
 
 # Orders and positions

@@ -10,6 +10,7 @@ from typing import Any
 from .contracts import CONTRACTS, contract_for
 from .errors import SimError, param_error
 from .fills import FillsMixin
+from .market import MarketMixin
 from .numbers import ZERO, fmt, now_ms, to_decimal
 from .operator import OperatorMixin
 from .prices import PriceBook
@@ -18,18 +19,22 @@ from .settings import SettingsMixin
 from .state import HEDGE, ONE_WAY, Account, Order, account_from_json, account_to_json
 from .tpsl import PlanMixin
 from .trading import TradingMixin
+from .variants import VariantSettings
 
 ORDER_LOG_MAX = 200_000
 STATE_VERSION = 1
 ID_EPOCH_MS = 1_420_070_400_000
 
 
-class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin, FillsMixin):
+class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin, FillsMixin,
+               MarketMixin):
     """All simulator state behind one re-entrant lock; every public method is thread-safe."""
 
-    def __init__(self, seed: int = 1) -> None:
+    def __init__(self, seed: int = 1, variants: VariantSettings | None = None) -> None:
         self.lock = threading.RLock()
         self.seed = seed
+        self.variants = variants or VariantSettings()  # unconfirmed behaviours (variants.py)
+        self.symbol_status: dict[str, str] = {}  # symbolStatus other than normal, per symbol (contracts.py)
         self.prices = PriceBook(seed)
         self.accounts: dict[str, Account] = {}
         self._by_key: dict[str, Account] = {}
@@ -208,6 +213,7 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
             self.accounts.clear()
             self._by_key.clear()
             self.prices = PriceBook(self.seed)
+            self.symbol_status.clear()
             self.reset_observations()
             self._changed()
 
@@ -217,6 +223,7 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
         """A consistent snapshot of the whole state (Decimals as strings)."""
         with self.lock:
             return {"format": STATE_VERSION, "last_id": self._last_id, "prices": self.prices.to_json(),
+                    "symbol_status": dict(self.symbol_status),
                     "accounts": [account_to_json(a) for a in self.accounts.values()]}
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -229,6 +236,7 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
                 self.accounts[acc.name] = acc
                 self._by_key[acc.api_key] = acc
             self.prices.load_json(data.get("prices", {}))
+            self.symbol_status = {k: v for k, v in dict(data.get("symbol_status") or {}).items() if k in CONTRACTS}
             self._last_id = max(self._last_id, int(data.get("last_id", 0)))
             self._changed()
 

@@ -38,6 +38,9 @@ PUBLIC_PATHS = frozenset({
     "/api/v2/mix/market/ticker",
     "/api/v2/mix/market/tickers",
     "/api/v2/mix/market/symbol-price",
+    "/api/v2/spot/public/coins",
+    "/api/v2/spot/public/symbols",
+    "/api/v2/margin/currencies",
 })
 
 # REFERENCE section 5, per UID and second (anything private not listed: DEFAULT_RATE). The 1/s of

@@ -53,6 +53,11 @@ class QueryMixin:
         with self.lock:
             return [accounts_row(self.metrics(acc), self.prices.prices["BTCUSDT"])]
 
+    def metrics_equity(self: Exchange, acc: Account) -> Any:
+        """The account's equity at the current marks."""
+        with self.lock:
+            return self.metrics(acc).equity
+
     def account_info(self: Exchange, acc: Account) -> dict[str, Any]:
         """GET spot/account/info data."""
         with self.lock:
@@ -72,6 +77,28 @@ class QueryMixin:
                         or (id_less_than and int(order.order_id) >= int(id_less_than))):
                     continue
                 rows.append(order_row(order))
+                if len(rows) >= limit:
+                    break
+            if not rows:
+                return {"entrustedList": None, "endId": None}
+            return {"entrustedList": rows, "endId": rows[-1]["orderId"]}
+
+    def order_history(self: Exchange, acc: Account, *, symbol: str = "", order_id: str = "", client_oid: str = "",
+                      start_time: int | None = None, end_time: int | None = None, id_less_than: str = "",
+                      limit: int = 100) -> dict[str, Any]:
+        """Finished (filled or canceled) orders newest first; entrustedList and endId null when none."""
+        with self.lock:
+            wanted = contract_for(symbol).symbol if symbol else ""
+            rows = []
+            for order in sorted(acc.orders.values(), key=lambda o: int(o.order_id), reverse=True):
+                if (order.status == "live" or (wanted and order.symbol != wanted)
+                        or (order_id and order.order_id != order_id)
+                        or (client_oid and order.client_oid != client_oid)
+                        or (start_time is not None and order.c_time < start_time)
+                        or (end_time is not None and order.c_time > end_time)
+                        or (id_less_than and int(order.order_id) >= int(id_less_than))):
+                    continue
+                rows.append(order_row(order, history=True))
                 if len(rows) >= limit:
                     break
             if not rows:

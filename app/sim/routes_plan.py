@@ -20,7 +20,8 @@ def place_tpsl_order(call: Call) -> dict[str, str]:
     plan = call.exchange.place_tpsl(call.acc, PlanRequest(
         symbol=call.symbol(), plan_type=call.choice("planType", PLAN_TYPES, required=True),
         trigger_price=trigger, hold_side=call.text("holdSide", required=True).lower(),
-        trigger_type=call.text("triggerType") or "fill_price", execute_price=call.decimal("executePrice") or ZERO,
+        trigger_type=call.text("triggerType") or call.exchange.variants.default_trigger_type,
+        execute_price=call.decimal("executePrice") or ZERO,
         size=call.decimal("size"), client_oid=call.text("clientOid")))
     return {"clientOid": plan.client_oid, "orderId": plan.plan_id}
 
@@ -51,7 +52,34 @@ def cancel_plan_order(call: Call) -> dict[str, Any]:
     symbol = call.symbol(required=ids is not None)
     plan_type = call.choice("planType", (*PLAN_TYPES, "normal_plan", "track_plan", "profit_loss"),
                             default="normal_plan")
+    if plan_type == "profit_loss" and call.exchange.variants.cancel_plan_profit_loss == "refuse":
+        raise param_error("planType Illegal type")
     return call.exchange.cancel_plans(call.acc, plan_type, symbol=symbol, ids=ids)
+
+
+@endpoint("POST", "/api/v2/mix/order/place-pos-tpsl", trading=True)
+def place_pos_tpsl(call: Call) -> list[dict[str, str]]:
+    """TP and SL of one position side in one call: a leg with a size is partial, without one position-level."""
+    call.margin_coin()
+    legs = []
+    for prefix, profit in (("stopSurplus", True), ("stopLoss", False)):
+        trigger = call.decimal(f"{prefix}TriggerPrice")
+        if trigger is None:
+            continue
+        size = call.decimal(f"{prefix}Size") or None
+        kind = ("profit_plan" if profit else "loss_plan") if size else ("pos_profit" if profit else "pos_loss")
+        legs.append(PlanRequest(
+            symbol=call.symbol(), plan_type=kind, trigger_price=trigger,
+            hold_side=call.text("holdSide", required=True).lower(),
+            trigger_type=call.text(f"{prefix}TriggerType") or call.exchange.variants.default_trigger_type,
+            execute_price=call.decimal(f"{prefix}ExecutePrice") or ZERO, size=size,
+            client_oid=call.text(f"{prefix}ClientOid")))
+    if not legs:
+        raise param_error("stopSurplusTriggerPrice or stopLossTriggerPrice is required")
+    plans = call.exchange.place_tpsl_legs(call.acc, legs)
+    tp = next((p.client_oid for p in plans if p.plan_type in ("pos_profit", "profit_plan")), "")
+    sl = next((p.client_oid for p in plans if p.plan_type in ("pos_loss", "loss_plan")), "")
+    return [{"orderId": plan.plan_id, "stopSurplusClientOid": tp, "stopLossClientOid": sl} for plan in plans]
 
 
 @endpoint("GET", "/api/v2/mix/order/orders-plan-pending")

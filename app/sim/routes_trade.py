@@ -39,7 +39,12 @@ def place_order(call: Call) -> dict[str, str]:
     """Place one order (market orders fill at the mark at once)."""
     symbol, margin_mode = _top(call)
     order = call.exchange.place_order(call.acc, parse_order(call, call.params, symbol, margin_mode))
-    return {"clientOid": order.client_oid, "orderId": order.order_id}
+    return ack(order.order_id, order.client_oid, order.ack_without_id)
+
+
+def ack(order_id: str, client_oid: str, without_id: bool = False) -> dict[str, str]:
+    """{orderId, clientOid}; no orderId when placing it cancelled older one-way reduce-only orders (9.1)."""
+    return {"clientOid": client_oid} if without_id else {"clientOid": client_oid, "orderId": order_id}
 
 
 @endpoint("POST", "/api/v2/mix/order/batch-place-order", trading=True)
@@ -56,7 +61,7 @@ def batch_place_order(call: Call) -> dict[str, Any]:
             if not isinstance(item, dict):
                 raise param_error("orderList items must be objects")
             order = call.exchange.place_order(call.acc, parse_order(call, item, symbol, margin_mode))
-            done.append({"orderId": order.order_id, "clientOid": order.client_oid})
+            done.append(ack(order.order_id, order.client_oid, order.ack_without_id))
         except SimError as exc:
             failed.append({"orderId": "", "clientOid": oid, "errorMsg": exc.msg, "errorCode": exc.code})
     return {"successList": done, "failureList": failed}
@@ -78,6 +83,49 @@ def cancel_order(call: Call) -> dict[str, str]:
         raise param_error("orderId or clientOid is required")
     order = call.exchange.cancel_order(call.acc, call.symbol(), order_id, client_oid)
     return {"orderId": order.order_id, "clientOid": order.client_oid}
+
+
+@endpoint("POST", "/api/v2/mix/order/cancel-all-orders", trading=True)
+def cancel_all_orders(call: Call) -> dict[str, Any]:
+    """Cancel every resting order of the product type (or of one symbol); plans stay (REFERENCE 9.4)."""
+    call.margin_coin(required=False)
+    return call.exchange.cancel_all_orders(call.acc, call.symbol(required=False))
+
+
+@endpoint("POST", "/api/v2/mix/order/batch-cancel-orders", trading=True)
+def batch_cancel_orders(call: Call) -> dict[str, Any]:
+    """Cancel listed orders ({orderId|clientOid}, symbol required), or without a list every resting one."""
+    call.margin_coin(required=False)
+    ids = call.params.get("orderIdList")
+    if ids in (None, []):
+        return call.exchange.cancel_all_orders(call.acc, call.symbol(required=False))
+    if not isinstance(ids, list) or len(ids) > BATCH_MAX or not all(isinstance(i, dict) for i in ids):
+        raise param_error(f"orderIdList must be a list of at most {BATCH_MAX} {{orderId|clientOid}} objects")
+    symbol = call.symbol()
+    done, failed = [], []
+    for item in ids:
+        order_id, client_oid = str(item.get("orderId") or ""), str(item.get("clientOid") or "")
+        try:
+            order = call.exchange.cancel_order(call.acc, symbol, order_id, client_oid)
+            done.append({"orderId": order.order_id, "clientOid": order.client_oid})
+        except SimError as exc:
+            failed.append({"orderId": order_id, "clientOid": client_oid, "errorMsg": exc.msg, "errorCode": exc.code})
+    return {"successList": done, "failureList": failed}
+
+
+@endpoint("GET", "/api/v2/mix/order/orders-history")
+def orders_history(call: Call) -> dict[str, Any]:
+    """Finished orders (filled, canceled) newest first, filtered like orders-pending (null list when none)."""
+    start, end = call.integer("startTime"), call.integer("endTime")
+    if start is not None and end is not None and start > end:
+        raise param_error("startTime must not be after endTime")
+    id_less_than = call.text("idLessThan")
+    if id_less_than and not id_less_than.isdigit():
+        raise param_error("idLessThan must be an orderId")
+    return call.exchange.order_history(
+        call.acc, symbol=call.symbol(required=False), order_id=call.text("orderId"),
+        client_oid=call.text("clientOid"), start_time=start, end_time=end, id_less_than=id_less_than,
+        limit=max(1, min(100, call.integer("limit") or 100)))
 
 
 @endpoint("GET", "/api/v2/mix/order/orders-pending")

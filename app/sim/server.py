@@ -14,6 +14,7 @@ from .exchange import Exchange
 from .faults import FaultInjector
 from .limits import LimitConfig, RateLimiter
 from .persistence import StateSaver
+from .variants import VariantSettings
 from .webapp import create_sim_app
 
 log = logging.getLogger(__name__)
@@ -195,15 +196,18 @@ class SimServer:
 def start_simulator(host: str = "127.0.0.1", port: int = 0, *, state_path: str | None = None, seed: int = 1,
                     price_walk: bool = True, tick_seconds: float = 1.0,
                     faults: dict[str, Any] | None = None,
-                    rate_limits: bool | dict[str, Any] | LimitConfig = True) -> SimServer:
+                    rate_limits: bool | dict[str, Any] | LimitConfig = True,
+                    variants: str | dict[str, str] | None = None) -> SimServer:
     """Start the simulated exchange in daemon threads and return its handle.
 
     `rate_limits`: True (Bitget's limits, the default), False (none), or a dict of changes to the defaults
     (`ip_per_minute`, `lockout_seconds`, `window_seconds`, `public_rate`, `default_rate`, `grace_ms`,
     `uid_rates`, `enabled`) or a LimitConfig; see app.sim.limits.
+    `variants`: options of the unconfirmed behaviours ({name: option} or "name=option,..."; default: the
+    SIM_VARIANTS environment variable, else every default); see app.sim.variants.
     """
     limits = RateLimiter(rate_limits)
-    exchange = Exchange(seed)
+    exchange = Exchange(seed, VariantSettings.from_env(variants))
     saver = None
     if state_path:
         saver = StateSaver(exchange, state_path)

@@ -81,6 +81,7 @@ class Order:
     preset_tp: Decimal | None = None
     preset_sl: Decimal | None = None
     cancel_reason: str = ""
+    ack_without_id: bool = False  # one-way: placing it cancelled older reduce-only orders (variant one_way_close_ack)
 
 
 @dataclass

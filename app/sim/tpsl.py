@@ -80,6 +80,7 @@ class PlanMixin:
             if req.trigger_type not in TRIGGER_TYPES:
                 raise param_error("triggerType must be fill_price or mark_price")
             side = self._plan_side(acc, req.hold_side)
+            self.check_symbol_status(spec.symbol, "tpsl", req.entry_point)
             spec.check_price(req.trigger_price, "triggerPrice")
             if req.execute_price > 0:
                 spec.check_price(req.execute_price, "executePrice")
@@ -88,14 +89,14 @@ class PlanMixin:
                 raise fail(TPSL_NO_POSITION)
             size = self._plan_size(req.plan_type, req.size, pos.size, spec)
             check_trigger(is_profit(req.plan_type), side, req.trigger_price, self.prices.prices[spec.symbol])
-            for plan in acc.plans.values():
-                if plan.symbol == spec.symbol and plan.hold_side == side and plan.plan_type == req.plan_type:
-                    if req.plan_type == "pos_profit":
-                        raise fail(TP_EXISTS)
-                    if req.plan_type == "pos_loss":
-                        raise fail(SL_EXISTS)
+            replaced = [plan for plan in acc.plans.values() if req.plan_type.startswith("pos_")
+                        and (plan.symbol, plan.hold_side, plan.plan_type) == (spec.symbol, side, req.plan_type)]
+            if replaced and self.variants.second_pos_tpsl == "refuse":
+                raise fail(TP_EXISTS if req.plan_type == "pos_profit" else SL_EXISTS)
             if req.client_oid:
                 claim_client_oid(req.client_oid, acc.plan_oids)
+            for old in replaced:  # variant second_pos_tpsl=replace: one of each per position side, the newest
+                del acc.plans[old.plan_id]
             now = now_ms()
             plan = Plan(plan_id=self._new_id(), client_oid=req.client_oid or self._new_id(), symbol=spec.symbol,
                         plan_type=req.plan_type, hold_side=side, trigger_price=req.trigger_price,
@@ -105,6 +106,19 @@ class PlanMixin:
             acc.plan_oids.add(plan.client_oid)
             self._changed()
             return plan
+
+    def place_tpsl_legs(self: Exchange, acc: Account, legs: list[PlanRequest]) -> list[Plan]:
+        """place-pos-tpsl: every leg or none (a refused leg takes the ones placed before it back)."""
+        with self.lock:
+            placed: list[Plan] = []
+            try:
+                for leg in legs:
+                    placed.append(self.place_tpsl(acc, leg))
+            except Exception:
+                for plan in placed:
+                    acc.plans.pop(plan.plan_id, None)
+                raise
+            return placed
 
     @staticmethod
     def _plan_side(acc: Account, wire_side: str) -> str:
@@ -198,7 +212,7 @@ class PlanMixin:
                         continue
                     pos = acc.positions.get((plan.symbol, plan.hold_side))
                     mode = pos.margin_mode if pos else acc.symbol_settings(plan.symbol).margin_mode
-                    rows.append(plan_row(acc, plan, mode))
+                    rows.append(plan_row(acc, plan, mode, one_way_side=self.variants.one_way_plan_side))
             if not rows:
                 return {"entrustedList": None, "endId": None}
             return {"entrustedList": rows, "endId": rows[-1]["orderId"]}

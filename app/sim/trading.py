@@ -91,6 +91,7 @@ class TradingMixin:
     def _place(self: Exchange, acc: Account, req: OrderRequest) -> Order:
         spec = contract_for(req.symbol)
         hold_side, reduce = self._intent(acc, req)
+        self.check_symbol_status(spec.symbol, "close" if reduce else "open", req.entry_point)
         if not reduce:
             self._check_margin_mode(acc, spec.symbol, req.margin_mode)
         spec.check_size(req.size, market=req.order_type == "market")
@@ -102,11 +103,13 @@ class TradingMixin:
             claim_client_oid(req.client_oid, acc.oid_index)
         mark = self.prices.prices[spec.symbol]
         reserve = ZERO
+        displaced = False
         if reduce:
-            self._check_close(acc, spec.symbol, hold_side, req)
+            displaced = self._check_close(acc, spec.symbol, hold_side, req)
         else:
             reserve = self._check_open(acc, spec, hold_side, req, mark)
         order = self._new_order(acc, req, hold_side, reduce)
+        order.ack_without_id = displaced and self.variants.one_way_close_ack == "no_order_id"
         if req.order_type == "market":
             self._execute(acc, order, mark, taker=True)
         else:
@@ -129,16 +132,45 @@ class TradingMixin:
 
     def _check_margin_mode(self: Exchange, acc: Account, symbol: str, margin_mode: str) -> None:
         current = acc.symbol_settings(symbol).margin_mode
-        if margin_mode != current:
+        if margin_mode != current and self.variants.margin_mode_mismatch == "refuse":
             raise param_error(f"marginMode {margin_mode} differs from the symbol's margin mode {current}; "
                               "call set-margin-mode first")
 
-    def _check_close(self: Exchange, acc: Account, symbol: str, hold_side: str, req: OrderRequest) -> None:
+    def _check_close(self: Exchange, acc: Account, symbol: str, hold_side: str, req: OrderRequest) -> bool:
+        """Check a closing order against the position; True when older reduce-only orders were cancelled.
+
+        Larger than the whole position: 40757 or shrunk (variant oversized_close). One-way (REFERENCE 9.1): when
+        new + resting reduce-only orders exceed the position, the older ones are cancelled (oldest first) until the
+        new one fits. Hedge: a limit close beyond the free size is refused; a market close takes the free part
+        (or, when resting closes cover the whole position, cancels them): see _reduce.
+        """
         pos = acc.positions.get((symbol, hold_side))
         if pos is None:
             raise fail(NO_POSITION)
-        if req.order_type == "limit" and req.size > pos.size - self._locked(acc, symbol, hold_side):
+        if req.size > pos.size and self.variants.oversized_close == "refuse":
             raise fail(NOT_ENOUGH_POSITION)
+        locked = self._locked(acc, symbol, hold_side)
+        if req.size <= pos.size - locked:
+            return False
+        if acc.pos_mode != HEDGE:
+            return self._make_room(acc, symbol, hold_side, min(req.size, pos.size), pos.size)
+        if req.order_type == "limit":
+            raise fail(NOT_ENOUGH_POSITION)
+        return False
+
+    def _make_room(self: Exchange, acc: Account, symbol: str, side: str, size: Decimal, held: Decimal) -> bool:
+        """Cancel resting reduce-only orders of a one-way position, oldest first, until `size` more fits."""
+        resting = sorted((o for o in acc.live_orders.values() if o.symbol == symbol and o.reduce
+                          and o.hold_side == side), key=lambda o: int(o.order_id))
+        locked = sum((o.size for o in resting), ZERO)
+        cancelled = False
+        for order in resting:
+            if size <= held - locked:
+                break
+            self._cancel(acc, order, "reduce_only_replaced")
+            locked -= order.size
+            cancelled = True
+        return cancelled
 
     def _check_open(self: Exchange, acc: Account, spec: ContractSpec, hold_side: str, req: OrderRequest,
                     mark: Decimal) -> Decimal:
@@ -316,6 +348,18 @@ class TradingMixin:
             self._changed()
             return order
 
+    def cancel_all_orders(self: Exchange, acc: Account, symbol: str = "") -> dict[str, Any]:
+        """Cancel every resting order (of one symbol when given); TP/SL and trigger plans are not touched."""
+        with self.lock:
+            wanted = contract_for(symbol).symbol if symbol else ""
+            done = []
+            for order in sorted(acc.live_orders.values(), key=lambda o: int(o.order_id)):
+                if not wanted or order.symbol == wanted:
+                    self._cancel(acc, order, "normal_cancel")
+                    done.append({"orderId": order.order_id, "clientOid": order.client_oid})
+            self._changed()
+            return {"successList": done, "failureList": []}
+
     def find_order(self: Exchange, acc: Account, order_id: str = "", client_oid: str = "") -> Order | None:
         """An order of this account by orderId (wins) or clientOid."""
         if order_id:
@@ -334,12 +378,17 @@ class TradingMixin:
                        and (not hold_side or acc.pos_mode != HEDGE or p.hold_side == hold_side)]
             if not targets:
                 raise fail(NO_POSITION)
-            done = []
+            done, failed = [], []
             for pos in sorted(targets, key=lambda p: (p.symbol, p.hold_side)):
+                refused = self.symbol_status_error(pos.symbol, "close", entry_point)
+                if refused is not None:
+                    failed.append({"orderId": "", "clientOid": "", "symbol": pos.symbol, "errorMsg": refused.msg,
+                                   "errorCode": refused.code})
+                    continue
                 order = self.force_close(acc, pos, "market", entry_point)
                 done.append({"orderId": order.order_id, "clientOid": order.client_oid, "symbol": pos.symbol})
             self._changed()
-            return {"successList": done, "failureList": [], "result": False}
+            return {"successList": done, "failureList": failed, "result": False}
 
     def force_close(self: Exchange, acc: Account, pos: Position, source: str, entry_point: str = "API", *,
                     size: Decimal | None = None, limit_price: Decimal | None = None) -> Order:

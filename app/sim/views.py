@@ -46,8 +46,8 @@ def position_row(acc: Account, pos: Position, mark: Decimal, cushion: Decimal, *
     return row
 
 
-def order_row(order: Order, *, detail: bool = False) -> dict[str, Any]:
-    """One order as orders-pending (detail=False) or detail (detail=True) shows it."""
+def order_row(order: Order, *, detail: bool = False, history: bool = False) -> dict[str, Any]:
+    """One order as orders-pending, detail (detail=True) or orders-history (history=True) shows it."""
     hedge = order.pos_mode == HEDGE
     row: dict[str, Any] = {
         "symbol": order.symbol, "size": fmt(order.size), "orderId": order.order_id,
@@ -69,13 +69,22 @@ def order_row(order: Order, *, detail: bool = False) -> dict[str, Any]:
     }
     if detail:
         row["state"] = order.status
+    if detail or history:
         row["cancelReason"] = order.cancel_reason
     return row
 
 
-def plan_row(acc: Account, plan: Plan, margin_mode: str) -> dict[str, Any]:
-    """One row of orders-plan-pending (planType=profit_loss)."""
+def plan_row(acc: Account, plan: Plan, margin_mode: str, *, one_way_side: str = "position") -> dict[str, Any]:
+    """One row of orders-plan-pending (planType=profit_loss).
+
+    side/tradeSide: hedge rows name the position's direction and close; one-way rows follow the variant
+    one_way_plan_side: "position" (buy for a long, close) or "close_trade" (sell for a long, sell_single).
+    """
     limit = plan.execute_price > 0
+    side, trade_side = ("buy" if plan.hold_side == "long" else "sell"), "close"
+    if acc.pos_mode != HEDGE and one_way_side == "close_trade":
+        side = "sell" if plan.hold_side == "long" else "buy"
+        trade_side = f"{side}_single"
     return {
         "symbol": plan.symbol, "marginCoin": MARGIN_COIN, "marginMode": margin_mode,
         "enterPointSource": plan.entry_point, "posMode": acc.pos_mode,
@@ -86,8 +95,7 @@ def plan_row(acc: Account, plan: Plan, margin_mode: str) -> dict[str, Any]:
         "stopLossExecutePrice": "", "stopLossTriggerPrice": "", "stopLossTriggerType": "",
         "planType": plan.plan_type, "size": fmt(plan.size), "orderId": plan.plan_id,
         "clientOid": plan.client_oid, "triggerPrice": fmt(plan.trigger_price),
-        "side": "buy" if plan.hold_side == "long" else "sell",
-        "posSide": plan.hold_side if acc.pos_mode == HEDGE else "net", "tradeSide": "close",
+        "side": side, "posSide": plan.hold_side if acc.pos_mode == HEDGE else "net", "tradeSide": trade_side,
         "orderSource": f"{PLAN_SOURCES[plan.plan_type]}_{'limit' if limit else 'market'}",
         "cTime": str(plan.c_time),
     }

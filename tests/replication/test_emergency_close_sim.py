@@ -74,6 +74,7 @@ def notice_in(payload: dict) -> list[str]:
     return [b["text"] for b in payload["banners"] if b["key"] == "auto-follow-off"]
 
 
+@pytest.mark.sim_variants("cancel_plan_profit_loss", "one_way_plan_side", "oversized_close")
 def test_close_all_leaves_every_account_flat_with_no_orders_and_no_plans(app, client, setup):
     sim = setup
     report = client.post("/api/close-all", json={"confirm": True}).json
@@ -132,6 +133,7 @@ def test_the_form_toggle_also_clears_the_notice_and_no_notice_when_it_was_alread
     assert notice_in(state(client)) == [] and client.get("/api/auto-follow").json["on"] is True
 
 
+@pytest.mark.sim_variants("cancel_plan_profit_loss", "one_way_plan_side", "oversized_close")
 def test_close_symbol_touches_only_that_symbol(app, client, setup):
     sim = setup
     for name in NAMES:
@@ -164,3 +166,21 @@ def test_an_account_whose_cancels_fail_is_reported_with_what_remains_the_others_
     for name in ("Master", "B"):
         assert results[name]["status"] == "ok", results[name]
         assert held(sim, name) == {} and live_orders(sim, name) == {} and plans(sim, name) == set()
+
+
+@pytest.mark.sim_variants("one_way_plan_side", "cancel_plan_profit_loss")
+def test_a_one_way_position_that_cannot_close_keeps_its_tpsl_whatever_the_plan_rows_say(app, client, setup):
+    """The close fails (symbol in maintenance): the sweep must keep that one-way position's TP/SL, however Bitget
+    fills side/tradeSide on one-way plan rows (REFERENCE 10.4), and still cancel its other symbol's leftovers."""
+    sim = setup
+    add_account(app, sim, "W", balance="10000", pos_mode="one_way_mode")
+    for symbol, size in ((BTC, "0.02"), (ETH, "1")):
+        sim.exchange.trade("W", "open", symbol=symbol, side="long", size=size)
+        sim.exchange.trade("W", "set_tpsl", symbol=symbol, side="long",
+                           tp="95000" if symbol == BTC else "4000", sl="60000" if symbol == BTC else "2000")
+    sim.exchange.set_symbol_status(BTC, "maintain")
+    report = client.post("/api/close-all", json={"confirm": True}).json
+    result = by_name(report)["W"]
+    assert result["status"] == "failed" and "still open: BTCUSDT long 0.02" in result["message"], result
+    assert held(sim, "W") == {(BTC, "long"): Decimal("0.02")}
+    assert plans(sim, "W") == {(BTC, "pos_profit"), (BTC, "pos_loss")}  # the only protection it has left

@@ -122,6 +122,7 @@ def test_reentry_after_an_external_close_when_the_client_allows_it(app, client, 
     assert Decimal("0.049") <= held(sim, "A")[(BTC, "long")] <= Decimal("0.05")
 
 
+@pytest.mark.sim_variants("second_pos_tpsl", "default_trigger_type")
 def test_the_clients_own_stop_loss_stays(app, client, sim, master):
     add_account(app, sim, "A", balance="5000")
     sim.exchange.open_position("Master", BTC, "long", "0.1")

@@ -37,6 +37,7 @@ def setup(app, sim):
     return sim
 
 
+@pytest.mark.sim_variants("margin_mode_mismatch", "oversized_close")
 def test_replicate_scales_by_equity_in_both_position_modes_and_is_idempotent(app, client, setup):
     sim = setup
     sim.exchange.open_position("Master", BTC, "long", "0.1", leverage=10, margin_mode="isolated")
@@ -56,6 +57,7 @@ def test_replicate_scales_by_equity_in_both_position_modes_and_is_idempotent(app
     assert {n: fills(sim, n) for n in "ABC"} == before  # no second order
 
 
+@pytest.mark.sim_variants("oversized_close", "one_way_close_ack")
 def test_increase_and_partial_close_use_the_frozen_factor(app, client, setup):
     sim = setup
     sim.exchange.open_position("Master", BTC, "long", "0.1")
@@ -71,6 +73,7 @@ def test_increase_and_partial_close_use_the_frozen_factor(app, client, setup):
     assert held(sim, "B")[(BTC, "long")] == Decimal("0.0125")
 
 
+@pytest.mark.sim_variants("oversized_close", "one_way_close_ack")
 def test_master_close_closes_linked_positions_and_forgets_links(app, client, setup):
     sim = setup
     sim.exchange.open_position("Master", BTC, "short", "0.1")
@@ -127,6 +130,7 @@ def test_below_minimum_and_risk_limits_are_skipped_with_reasons(app, client, sim
     assert held(sim, "Tiny") == held(sim, "EthOnly") == held(sim, "Paused") == {}
 
 
+@pytest.mark.sim_variants("second_pos_tpsl", "cancel_plan_profit_loss", "default_trigger_type", "one_way_plan_side")
 def test_tpsl_create_modify_remove(app, client, setup):
     sim = setup
     sim.exchange.open_position("Master", BTC, "long", "0.1")
@@ -146,6 +150,7 @@ def test_tpsl_create_modify_remove(app, client, setup):
     assert {n: len(sim.exchange.plan_rows(n)) for n in "ABC"} == before
 
 
+@pytest.mark.sim_variants("cancel_plan_profit_loss", "oversized_close", "one_way_close_ack")
 def test_close_all_and_close_symbol(app, client, setup):
     sim = setup
     sim.exchange.open_position("Master", BTC, "long", "0.1")
@@ -205,6 +210,7 @@ def test_auto_follow_replicates_without_a_click(app, client, setup):
     assert runs[0]["trigger"] == "poller"
 
 
+@pytest.mark.sim_variants("oversized_close", "one_way_close_ack", "margin_mode_mismatch")
 def test_one_way_master_flip_is_close_then_open(app, client, sim):
     sim.exchange.set_price(BTC, "80000")
     add_account(app, sim, "Master", role="master", balance="10000", pos_mode="one_way_mode")
@@ -221,3 +227,26 @@ def test_one_way_master_flip_is_close_then_open(app, client, sim):
         (key, size), = held(sim, name).items()
         assert key == (BTC, "short") and abs(size - Decimal("0.1")) <= Decimal("0.0001"), (name, size)
     assert any(r["kind"] == "close" for r in by_name(report)["O"]["orders"])
+
+
+@pytest.mark.sim_variants("one_way_close_ack", "oversized_close")
+def test_a_one_way_copy_closes_in_full_past_the_clients_own_resting_reduce_only_order(app, client, sim):
+    """The client rests a reduce-only limit close by hand; the copier's full close makes Bitget cancel it (9.1), the
+    answer may lack orderId, and the copier still records the order it placed (looked up by clientOid)."""
+    sim.exchange.set_price(BTC, "80000")
+    add_account(app, sim, "Master", role="master", balance="10000")
+    add_account(app, sim, "O", balance="5000", pos_mode="one_way_mode")
+    sim.exchange.open_position("Master", BTC, "long", "0.1")
+    client.post("/api/replicate")
+    assert held(sim, "O") == {(BTC, "long"): Decimal("0.05")}
+    acc = sim.exchange.account("O")
+    from app.sim.trading import OrderRequest
+
+    sim.exchange.place_order(acc, OrderRequest(symbol=BTC, size=Decimal("0.04"), side="sell", order_type="limit",
+                                               margin_mode="crossed", price=Decimal("90000"), reduce_only=True))
+    sim.exchange.close_position("Master", BTC, "long")
+    report = client.post("/api/replicate").json
+    assert report["status"] == "ok", report
+    assert held(sim, "O") == {} and acc.live_orders == {}
+    (close,) = [o for o in by_name(report)["O"]["orders"] if o["kind"] == "close"]
+    assert close["order_id"] and close["order_id"] in acc.orders

@@ -143,6 +143,7 @@ def server() -> Iterator[SimServer]:
 def sim(server: SimServer) -> SimServer:
     """The module's simulator, emptied before each test (Bitget's rate limits on, state forgotten)."""
     server.exchange.reset()
+    server.exchange.variants.reset()
     server.faults.configure(None)
     server.limits.configure(LimitConfig())
     server.stats.reset()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from .conftest import PT, SignedClient, assert_keys, fixture_data
 
 CLOSE = "/api/v2/mix/order/close-positions"
@@ -94,9 +96,22 @@ def test_one_way_open_reduce_and_flip(make_client) -> None:
     ow.order(side="sell", size="0.05")  # not reduce-only: closes the long and opens a short with the rest
     assert ow.position("BTCUSDT", "long") is None
     assert ow.position("BTCUSDT", "short")["total"] == "0.03"
-    ow.order(side="buy", size="0.5", reduceOnly="YES")  # reduce-only never flips
+    ow.order(side="buy", size="0.03", reduceOnly="YES")  # reduce-only never flips
     assert ow.positions() == []
     assert ow.order_error(side="buy", size="0.01", reduceOnly="YES") == (400, "22002")
+
+
+@pytest.mark.parametrize("variant", ["refuse", "shrink"])
+def test_a_reduce_only_close_larger_than_the_position_is_refused_or_shrunk(sim, make_client, variant) -> None:
+    sim.exchange.variants.configure({"oversized_close": variant})
+    ow = one_way(make_client)
+    ow.order(side="sell", size="0.03")
+    if variant == "refuse":
+        assert ow.order_error(side="buy", size="0.5", reduceOnly="YES") == (400, "40757")
+        assert ow.position("BTCUSDT", "short")["total"] == "0.03"
+    else:
+        ow.order(side="buy", size="0.5", reduceOnly="YES")  # never flips
+        assert ow.positions() == []
 
 
 def test_one_way_order_rows_show_net_and_single(make_client) -> None:
@@ -199,8 +214,14 @@ def test_close_positions_one_way_ignores_hold_side(make_client) -> None:
     assert ow.positions() == []
 
 
-def test_market_close_larger_than_the_position_closes_it(client: SignedClient) -> None:
+@pytest.mark.parametrize("variant", ["refuse", "shrink"])
+def test_market_close_larger_than_the_position_is_refused_or_closes_it(sim, client: SignedClient, variant) -> None:
+    sim.exchange.variants.configure({"oversized_close": variant})
     client.order(side="buy", tradeSide="open", size="0.01")
+    if variant == "refuse":
+        assert client.order_error(side="buy", tradeSide="close", size="0.05") == (400, "40757")
+        assert client.position("BTCUSDT", "long")["total"] == "0.01"
+        return
     placed = client.order(side="buy", tradeSide="close", size="0.05")
     assert client.positions() == []
     detail = client.get(DETAIL, symbol="BTCUSDT", productType=PT, orderId=placed["orderId"])

@@ -54,10 +54,14 @@ def test_starting_prices_are_realistic(sim) -> None:
     assert prices == {"BTCUSDT": "84000", "ETHUSDT": "2200", "SOLUSDT": "140", "XRPUSDT": "2.2"}
 
 
-def test_product_type_is_required(sim) -> None:
-    for params in ({}, {"productType": "COIN-FUTURES"}):
-        response = get(sim, "/api/v2/mix/market/tickers", **params)
-        assert response.status_code == 400 and response.json()["code"] == "400172"
+def test_product_type_is_required_and_other_product_types_list_nothing(sim) -> None:
+    for path in ("/api/v2/mix/market/tickers", "/api/v2/mix/market/contracts"):
+        for params in ({}, {"productType": "NOPE-FUTURES"}):
+            response = get(sim, path, **params)
+            assert response.status_code == 400 and response.json()["code"] == "400172"
+        for product in ("COIN-FUTURES", "USDC-FUTURES", "usdc-futures", "SUSDT-FUTURES"):
+            response = get(sim, path, productType=product)
+            assert response.status_code == 200 and response.json()["data"] == [], (path, product)
 
 
 def test_unknown_symbol_and_missing_symbol(sim) -> None:
