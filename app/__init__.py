@@ -103,6 +103,8 @@ def check_vault(app: Flask) -> None:
 
 def register_services(app: Flask) -> None:
     """State cache, replication service and master poller (the poller is only scheduled by start_background)."""
+    from .client_feeds import ClientStreams
+    from .master_feed import Follower, MasterBook, MasterFeed
     from .poller import MasterPoller
     from .refresh_pacer import RefreshPacer
     from .replication.service import ReplicationService
@@ -110,7 +112,11 @@ def register_services(app: Flask) -> None:
 
     app.extensions["state"] = StateCache()
     app.extensions["replication"] = ReplicationService(app)
-    app.extensions["poller"] = MasterPoller(app)
+    poller = app.extensions["poller"] = MasterPoller(app)
+    # the master's WebSocket: started beside the scheduler (start_background), idle until then
+    follower = Follower(rest_pass=lambda: poller.tick(force=True), book_pass=poller.follow_book)
+    app.extensions["master_feed"] = MasterFeed(app, follower, MasterBook())
+    app.extensions["client_streams"] = ClientStreams(app)
     app.extensions["refresh_pacer"] = RefreshPacer(app)
 
 

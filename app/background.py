@@ -36,6 +36,8 @@ def start_background(app: Flask) -> None:
         db.session.remove()
     if app.config.get("SCHEDULER_ENABLED") and take_poller_lock(app):
         start_scheduler(app)
+        if app.config.get("WS_ENABLED", True):
+            app.extensions["master_feed"].start()  # pushes start runs at once; the scheduler's polls reconcile
 
 
 def take_poller_lock(app: Flask) -> bool:
@@ -74,6 +76,12 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     app.extensions["watchdog"] = watchdog
     scheduler.add_job(lambda: safe(watchdog.check, app), "interval", seconds=5, id="watchdog",
                       next_run_time=now + timedelta(seconds=10))
+    if app.config.get("WS_ENABLED", True) and int(app.config.get("WS_CLIENT_LIMIT", 50)) > 0:
+        from .client_feeds import RESYNC_SECONDS
+
+        streams = app.extensions["client_streams"]
+        scheduler.add_job(lambda: safe(lambda a: streams.sync(), app), "interval", seconds=RESYNC_SECONDS,
+                          id="client-streams", next_run_time=now + timedelta(seconds=2))
     scheduler.start()
     app.extensions["scheduler"] = scheduler
     log.info("scheduler started: polling the master every %ss", app.config["POLL_INTERVAL_SECONDS"])

@@ -13,6 +13,20 @@ class Defaults:
     SQLALCHEMY_DATABASE_URI: str | None = None
     # Master polling and client balance refresh (seconds).
     POLL_INTERVAL_SECONDS = 2.0
+    # The master's private WebSocket: a push that changes a position or its TP/SL starts a run at once.
+    # BITGET_WS_URL None = the simulator's in sim mode, Bitget's live or demo URL (by the master's demo flag)
+    # when BITGET_BASE_URL is Bitget's, and no stream for any other BITGET_BASE_URL unless set here.
+    WS_ENABLED = True
+    BITGET_WS_URL: str | None = None
+    WS_PING_SECONDS = 25.0
+    WS_TIMEOUT_SECONDS = 10.0
+    # While the stream is live, REST reads the master only this often (the reconciler that repairs a lost
+    # push); while it is down, every POLL_INTERVAL_SECONDS.
+    RECONCILE_INTERVAL_SECONDS = 10.0
+    # Clients with a private WebSocket of their own (lowest ids first; Bitget allows 100 per IP): their
+    # positions are pushed to the dashboard at once and the paced refresh skips their all-position read.
+    # 0 = none.
+    WS_CLIENT_LIMIT = 50
     CLIENT_REFRESH_SECONDS = 15.0
     SNAPSHOT_INTERVAL_SECONDS = 60.0
     AUTO_REPLICATE = False
@@ -27,6 +41,7 @@ class Defaults:
     PORT = 5000
     # Embedded simulator (EXCHANGE=sim): port 0 picks a free port.
     SIM_PORT = 5055
+    SIM_WS_PORT = 0  # the simulator's private WebSocket (0: a free port, announced by GET /_sim/identity)
     SIM_SEED = 1
     SIM_PRICE_WALK = True
     SIM_STATE_FILE = "sim_state.json"

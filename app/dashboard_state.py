@@ -17,7 +17,7 @@ from .replication.outcomes import skip_texts
 from .replication.plan import ClientPlan
 from .replication.planner import plan_replication
 from .replication.runs import run_to_dict
-from .replication.service import cached_client_state, link_of
+from .replication.service import AUTOMATIC_TRIGGERS, cached_client_state, link_of
 from .replication.sizing import fmt_decimal
 from .replication.state import Link, MasterState
 from .serialize import position_to_dict, text
@@ -55,6 +55,7 @@ def build_state(app: Flask) -> dict[str, Any]:
         "poller": {"last_success_at": poller.last_success_at, "last_error": poller.last_error,
                    "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
         "budget": budget_status(app),
+        "master_stream": app.extensions["master_feed"].status.to_json(),
         "master": {**master_row(master, master_view), "pnl": master_pnl} if master else None,
         "clients": clients,
         "sync_counts": sync_counts(clients),
@@ -93,7 +94,7 @@ def latest_run() -> Run | None:
     """
     has_results = db.session.query(RunResult.id).filter(RunResult.run_id == Run.id).exists()
     return (db.session.query(Run).filter(Run.action != "preview")
-            .filter(db.or_(Run.trigger != "poller", has_results))
+            .filter(db.or_(Run.trigger.notin_(AUTOMATIC_TRIGGERS), has_results))
             .order_by(Run.id.desc()).first())
 
 

@@ -26,6 +26,7 @@ from .replication.state import MasterState
 log = logging.getLogger(__name__)
 AUTO_FOLLOW_KEY = "auto_follow"
 MAX_BACKOFF_SECONDS = 60.0
+LOCK_WAIT_SECONDS = 10.0  # a run a push asked for (or the reconcile after a connect) waits for a running one
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,22 @@ class MasterPoller:
         self._last: Signature | None = None
         self.reconcile_all = True  # the first tick after a start reconciles every client
 
-    def tick(self) -> list[Change]:
-        """Poll once; never raises (errors are recorded with backoff)."""
+    def tick(self, force: bool = False) -> list[Change]:
+        """Poll once; never raises (errors are recorded with backoff).
+
+        While the master's WebSocket is live, a tick reads REST only every RECONCILE_INTERVAL_SECONDS (the
+        reconciler that repairs a lost push); `force` reads now (after a (re)connect).
+        """
         now = time.time()
-        if now < self.status.next_attempt_at:
+        if not force and now < self.status.next_attempt_at:
             return []
+        feed = self.app.extensions.get("master_feed")
+        if not force and feed is not None and feed.live and self.status.last_success_at is not None:
+            if now - self.status.last_success_at < float(self.app.config.get("RECONCILE_INTERVAL_SECONDS", 10)):
+                return []
         with self.app.app_context():
             try:
-                return self._tick(now)
+                return self._tick(now, wait=LOCK_WAIT_SECONDS if force else 0.0)
             except BusyError:
                 return []  # another run holds the lock: the next tick looks again
             except (BitgetError, CopierError) as exc:
@@ -120,37 +129,89 @@ class MasterPoller:
                 db.session.remove()
         return []
 
-    def _tick(self, detected_at: float) -> list[Change]:
+    def _tick(self, detected_at: float, wait: float = 0.0) -> list[Change]:
         master = db.session.query(Account).filter_by(role="master", enabled=True).one_or_none()
         if master is None:
             self.status.last_success_at = time.time()
             return []
         service = self.app.extensions["replication"]
-        with service.lock.hold("poll", "poller"):
+        with service.lock.hold("poll", "poller", wait=wait):
+            sent_at = time.time()
             state = service.read_master(master)
+            feed = self.app.extensions.get("master_feed")
+            if feed is not None:
+                feed.book.absorb_rest(state, sent_at)
             changes = self._observe(state)
             if not auto_follow_enabled(self.app):
                 self.status.pending = False
                 return changes
-            due = drifting_clients(self.app, state, everyone=self.reconcile_all)
-            self.status.pending = bool(due)
-            if due:
-                report = service.replicate_locked("replicate", "poller", master=state, account_ids=due,
-                                                  detected_at=detected_at)
-                self.reconcile_all = False
-                from .notify import notify_run
-
-                notify_run(self.app, report)
-            else:
-                self.reconcile_all = False
+            self._follow(service, state, "poller", detected_at)
         return changes
 
-    def _observe(self, state) -> list[Change]:
+    def follow_book(self, detected_at: float | None) -> list[Change]:
+        """A run from the master's WebSocket book (a push changed size or TP/SL); never raises.
+
+        The pushed positions are the fact acted on; an empty book after positions is confirmed by one REST
+        read made while the clients are read, and no client acts on "flat" before it agrees (the last close
+        arrives as `data: []`, and flat is the costliest thing to get wrong).
+        """
+        feed = self.app.extensions.get("master_feed")
+        if feed is None:
+            return []
+        with self.app.app_context():
+            try:
+                master = db.session.query(Account).filter_by(role="master", enabled=True).one_or_none()
+                if master is None:
+                    return []
+                service = self.app.extensions["replication"]
+                with service.lock.hold("follow", "stream", wait=LOCK_WAIT_SECONDS):
+                    state = feed.book.state()
+                    if state is None:
+                        return []
+                    before = service.cache.get(master.id)
+                    flat_check, check_sent = None, time.time()
+                    if not state.positions and before is not None and before.positions:
+                        flat_check = service.begin_flat_check(master)  # read while the clients are read
+                    changes = self._observe(state, rest=False)
+                    if auto_follow_enabled(self.app):
+                        self._follow(service, state, "stream", detected_at, flat_check)
+                    if flat_check is not None:
+                        state = MasterState(equity=state.equity, positions=flat_check())  # raises: REST repairs
+                        if state.positions:
+                            log.warning("the master's empty push was not confirmed by REST: planning again")
+                            feed.book.absorb_rest(state, check_sent)
+                            feed.follower.follow(detected_at)
+                    service.cache.record_success(master.id, positions=state.positions, equity=state.equity)
+                    return changes
+            except BusyError:
+                feed.follower.follow(detected_at)  # a long run holds the lock: ask again, lose nothing
+            except (BitgetError, CopierError) as exc:
+                log.warning("run from the master's stream failed: %s", exc)
+            except Exception:
+                log.exception("run from the master's stream crashed")
+            finally:
+                db.session.remove()
+        return []
+
+    def _follow(self, service, state: MasterState, trigger: str, detected_at: float | None,
+                flat_check=None) -> None:
+        due = drifting_clients(self.app, state, everyone=self.reconcile_all)
+        self.status.pending = bool(due)
+        self.reconcile_all = False
+        if due:
+            report = service.replicate_locked("replicate", trigger, master=state, account_ids=due,
+                                              detected_at=detected_at, flat_check=flat_check)
+            from .notify import notify_run
+
+            notify_run(self.app, report)
+
+    def _observe(self, state, rest: bool = True) -> list[Change]:
         sig = signature(state.positions)
         changes = detect_changes(self._last, sig)
         self._last = sig
-        self.status.last_success_at, self.status.failures, self.status.next_attempt_at = time.time(), 0, 0.0
-        self.status.last_error = None
+        if rest:  # a REST read that worked (a push says nothing about REST's health)
+            self.status.last_success_at, self.status.failures, self.status.next_attempt_at = time.time(), 0, 0.0
+            self.status.last_error = None
         if changes:
             self.status.last_changes = [f"{c.kind} {c.symbol} {c.hold_side} ({c.detail})" for c in changes]
             log.info("master changed: %s", "; ".join(self.status.last_changes))

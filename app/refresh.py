@@ -35,7 +35,9 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
         jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
         unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
-    outcomes = service.background.map(as_priority(BACKGROUND, lambda job: refresh_one(app, *job)), jobs)
+    streamed = app.extensions["client_streams"].live_ids()
+    outcomes = service.background.map(
+        as_priority(BACKGROUND, lambda job: refresh_one(app, *job, streamed=job[0] in streamed)), jobs)
     learn_uids(app, [o.item for o in outcomes if o.item[0] in unknown_uid and o.error is None and o.value])
     return sum(1 for o in outcomes if o.error is not None or o.value is False)
 
@@ -55,11 +57,15 @@ def learn_uids(app: Flask, jobs: Sequence[tuple[int, str, object]]) -> None:
         db.session.commit()
 
 
-def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
-    """Refresh one account's cached view; False (and the reason cached) when the exchange refused."""
+def refresh_one(app: Flask, account_id: int, role: str, client, *, streamed: bool = False) -> bool:
+    """Refresh one account's cached view; False (and the reason cached) when the exchange refused.
+
+    `streamed`: the client's own WebSocket keeps its positions current, so they are not read again.
+    """
     cache = app.extensions["state"]
     try:
-        positions = tuple(client.positions())
+        view = cache.get(account_id) if streamed else None
+        positions = view.positions if view is not None else tuple(client.positions())
         reader = FillReader(client)  # one read of the new fills, shared by loss protection and performance
         if role == "master":
             balance = client.usdt_account()

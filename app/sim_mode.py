@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import requests
 from flask import Flask
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class SimRunner:
                     seed=int(self.app.config["SIM_SEED"]),
                     price_walk=bool(self.app.config["SIM_PRICE_WALK"]),
                     rate_limits=bool(self.app.config.get("SIM_RATE_LIMITS", True)),
+                    ws_port=int(self.app.config.get("SIM_WS_PORT") or 0),
                 )
             except OSError as exc:  # taken in between, or not ours to bind
                 raise self._fail(f"Cannot start the simulator on port {port} (SIM_PORT): {exc.strerror or exc}. "
@@ -151,6 +153,21 @@ class SimRunner:
             log.error("%s", message)
         self.error, self._error_at = SimPortTaken(message), time.monotonic()
         return self.error
+
+    def ws_url(self) -> str | None:
+        """The simulator's private WebSocket URL (asked of the other process when it runs the simulator)."""
+        base = self.ensure_started()
+        if self.server is not None:
+            return self.server.ws_url
+        session = requests.Session()
+        session.trust_env = False  # loopback: never through a proxy from the environment
+        try:
+            answer = session.get(f"{base}/_sim/identity", timeout=2)
+            return answer.json().get("ws_url") if answer.ok else None
+        except (requests.RequestException, ValueError, AttributeError):
+            return None
+        finally:
+            session.close()
 
     @property
     def page_url(self) -> str:

@@ -28,6 +28,9 @@ def current_problems(app: Flask, accounts: list[Account]) -> list[dict[str, str]
         problems.append({"key": "master-stale", "level": "error",
                          "text": f"The master has not been polled successfully for {STALE_POLLS} intervals "
                                  f"(last success {age}): {status.last_error}"})
+    stream = stream_problem(app)
+    if stream is not None:
+        problems.append(stream)
     lockout = lockout_problem(app)
     if lockout is not None:
         problems.append(lockout)
@@ -39,6 +42,24 @@ def current_problems(app: Flask, accounts: list[Account]) -> list[dict[str, str]
             problems.append({"key": f"auth-{account.id}", "level": "error",
                              "text": f"{who} {account.name}: authentication failed - {view.error}"})
     return problems
+
+
+def stream_problem(app: Flask) -> dict[str, str] | None:
+    """The master's WebSocket: a refused login is an error (alerted once); an outage is a notice."""
+    feed = app.extensions.get("master_feed")
+    if feed is None or not feed.status.enabled:
+        return None
+    status = feed.status
+    interval = float(app.config["POLL_INTERVAL_SECONDS"])
+    if status.login_failed:
+        return {"key": "master-stream-login", "level": "error",
+                "text": f"The master's WebSocket login was refused ({status.reason}). Following by polling "
+                        f"every {interval:g} s meanwhile."}
+    if status.state == "down":
+        return {"key": "master-stream-down", "level": "warning",
+                "text": f"The master's WebSocket is down ({status.reason}). Following by polling every "
+                        f"{interval:g} s until it reconnects."}
+    return None
 
 
 class Watchdog:

@@ -46,7 +46,8 @@ from cryptography.fernet import Fernet  # noqa: E402
 class CopierServer:
     """`python wsgi.py` in its own process, configured through FLASK_* environment variables."""
 
-    def __init__(self, sim_url: str, poll_interval: float | None, prefix: str = "bench-detect-") -> None:
+    def __init__(self, sim_url: str, poll_interval: float | None, prefix: str = "bench-detect-",
+                 extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix=prefix)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,6 +58,7 @@ class CopierServer:
                "FLASK_SCHEDULER_ENABLED": "true"}
         if poll_interval is not None:
             env["FLASK_POLL_INTERVAL_SECONDS"] = str(poll_interval)
+        env.update(extra_env or {"FLASK_WS_ENABLED": "false"})  # this bench measures polling alone
         self.log = open(os.path.join(self.tmp.name, "server.log"), "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "wsgi.py"], cwd=str(ROOT), env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)

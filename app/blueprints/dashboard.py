@@ -55,6 +55,8 @@ def healthz():
         "last_poll_error": status.last_error,
         "poll_failures": status.failures,
         "request_budget": budget_status(current_app),
+        "master_stream": current_app.extensions["master_feed"].status.to_json(),
+        "client_streams": current_app.extensions["client_streams"].status(),
     }
     return jsonify(body), (200 if database == "ok" else 503)
 

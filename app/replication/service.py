@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from ..bitget.budget import MASTER, as_priority
 from ..bitget.errors import AuthError, BitgetError, PositionModeMismatchError
-from ..bitget.models import Contract, SymbolAccount
+from ..bitget.models import Contract, Position, SymbolAccount
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import Account
@@ -48,6 +48,7 @@ __all__ = ["ReplicationService", "cached_client_state", "link_of", "settings_of"
 log = logging.getLogger(__name__)
 
 
+AUTOMATIC_TRIGGERS = ("poller", "stream")  # runs nobody asked for: a pass that sends nothing is not kept
 OPERATOR_WAIT_SECONDS = 10.0  # a button waits this long for a running poll or run before it answers "busy"
 
 
@@ -61,6 +62,17 @@ class FreshPlan:
 
     state: ClientState
     plan: ClientPlan
+
+
+def flat_unconfirmed(flat_check: Callable[[], tuple[Position, ...]]) -> str | None:
+    """None when the master's REST read is flat too; otherwise why this client must not act on "flat"."""
+    try:
+        still = flat_check()
+    except BitgetError as exc:
+        return f"the master's empty push could not be confirmed ({exc}): nothing sent, REST reconciles"
+    if still:
+        return "the master's empty push was not confirmed by REST: nothing sent, planned again"
+    return None
 
 
 class ReplicationService:
@@ -110,10 +122,15 @@ class ReplicationService:
 
     def replicate_locked(self, action: str, trigger: str, *, positions: bool = True, tpsl: bool = True,
                          account_ids: Sequence[int] | None = None, master: MasterState | None = None,
-                         detected_at: float | None = None) -> dict[str, Any]:
-        """A replication run by a caller that holds the lock (and may have read the master inside it)."""
+                         detected_at: float | None = None,
+                         flat_check: Callable[[], tuple[Position, ...]] | None = None) -> dict[str, Any]:
+        """A replication run by a caller that holds the lock (and may have read the master inside it).
+
+        `flat_check` (from begin_flat_check) confirms an empty `master` while the clients are read: a client
+        acts only once it answered flat too; otherwise nothing is sent and the caller plans again.
+        """
         return self._reconcile(action, trigger, positions=positions, tpsl=tpsl, account_ids=account_ids,
-                               master=master, detected_at=detected_at, preview=False)
+                               master=master, detected_at=detected_at, preview=False, flat_check=flat_check)
 
     def preview(self, trigger: str, account_ids: Sequence[int] | None = None) -> dict[str, Any]:
         """The replication plan per client; nothing is sent."""
@@ -131,7 +148,8 @@ class ReplicationService:
     # ----- replication --------------------------------------------------------------------------------
     def _reconcile(self, action: str, trigger: str, *, positions: bool, tpsl: bool,
                    account_ids: Sequence[int] | None, master: MasterState | None,
-                   detected_at: float | None, preview: bool) -> dict[str, Any]:
+                   detected_at: float | None, preview: bool,
+                   flat_check: Callable[[], tuple[Position, ...]] | None = None) -> dict[str, Any]:
         master_account = db.session.query(Account).filter_by(role="master").one_or_none()
         if master_account is None:
             raise ValidationError("Add a master account first.")
@@ -153,7 +171,8 @@ class ReplicationService:
         run_uid = run.uid  # read now: ORM attributes must not be loaded from worker threads
         _ = self.install  # and the install id, read from the database once
         outcomes = self.executor.map(
-            lambda job: self._sync_client(job, master, contracts, run_uid, positions, tpsl, preview, detected_at),
+            lambda job: self._sync_client(job, master, contracts, run_uid, positions, tpsl, preview, detected_at,
+                                          flat_check),
             jobs,
         )
         results = [o.value if o.error is None else self._crashed(o.item, o.error) for o in outcomes]
@@ -164,7 +183,7 @@ class ReplicationService:
             self._track_health(results, master)
         if preview:
             return unsaved_report(run, results, started)
-        if trigger == "poller" and not any(r.acted for r in results):
+        if trigger in AUTOMATIC_TRIGGERS and not any(r.acted for r in results):
             discard_run(run)  # a pass with nothing to send is not a run
             return {**self.report(run, results), "discarded": True}
         run = finish_run(run, results, started)
@@ -232,8 +251,22 @@ class ReplicationService:
 
         return finish
 
+    def begin_flat_check(self, account: Account) -> Callable[[], tuple[Position, ...]]:
+        """Start one REST read of the master's positions; the returned function waits for it (raises its error).
+
+        The stream's empty list is the first observation of "flat"; this read is the second, and it runs
+        while the clients are read, so confirming costs no extra round trip.
+        """
+        read = self.executor.submit(as_priority(MASTER, self.gateway.client_for(account).positions))
+
+        def positions() -> tuple[Position, ...]:
+            return tuple(read.result())
+
+        return positions
+
     def _sync_client(self, job: ClientJob, master: MasterState, contracts: dict[str, Contract], run_uid: str,
-                     positions: bool, tpsl: bool, preview: bool, detected_at: float | None) -> AccountOutcome:
+                     positions: bool, tpsl: bool, preview: bool, detected_at: float | None,
+                     flat_check: Callable[[], tuple[Position, ...]] | None = None) -> AccountOutcome:
         started = time.monotonic()
         entries = {p.key: p.open_price_avg for p in master.positions}
         notes: list[str] = []
@@ -243,6 +276,10 @@ class ReplicationService:
                 notes += book.resolve(job.client)
                 notes += self._check_uid(job, needed=bool(job.links))
             state = self._client_state(job, master)
+            if flat_check is not None:
+                unconfirmed = flat_unconfirmed(flat_check)
+                if unconfirmed:
+                    return AccountOutcome(job.account_id, job.name, "skipped", unconfirmed, acted=False)
             plan = self._fresh_plan(job, state, master, contracts, positions, tpsl)
             if not preview and any(c.action == LINK_CREATE for c in plan.plan.link_changes):
                 self._check_uid(job, needed=True)  # a new link records whose account it is

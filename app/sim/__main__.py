@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not enforce Bitget's rate limits (per UID and endpoint, 6000/min per IP)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=OPTION",
                         help="an unconfirmed behaviour's option (repeatable; see app/sim/variants.py)")
+    parser.add_argument("--ws-port", type=int, default=0,
+                        help="port of the private WebSocket /v2/ws/private (0: a free one, printed)")
+    parser.add_argument("--no-ws", action="store_true", help="serve no private WebSocket")
     parser.add_argument("--demo-accounts", action="store_true",
                         help="create a master and three clients when there are no accounts")
     return parser.parse_args(argv)
@@ -37,12 +40,15 @@ def main(argv: list[str] | None = None) -> None:
     faults = {"": {"latency_ms": args.latency_ms}} if args.latency_ms else None
     server = start_simulator(args.host, args.port, state_path=args.state, seed=args.seed,
                              price_walk=not args.no_walk, tick_seconds=args.tick, faults=faults,
-                             rate_limits=not args.no_limits, variants=",".join(args.variant) or None)
+                             rate_limits=not args.no_limits, variants=",".join(args.variant) or None,
+                             ws=not args.no_ws, ws_port=args.ws_port)
     if args.demo_accounts and not server.exchange.accounts:
         for name, balance, mode in DEMO_ACCOUNTS:
             server.exchange.create_account(name, balance, pos_mode=mode)
     limits = "on" if server.limits.enabled else "off (--no-limits)"
     print(f"Simulated Bitget on {server.url}  (page: {server.url}/_sim/; rate limits {limits})", flush=True)
+    if server.ws_url:
+        print(f"Private WebSocket on {server.ws_url}", flush=True)
     for acc in server.exchange.list_accounts():
         print(f"  {acc['name']}: key={acc['api_key']} secret={acc['api_secret']} passphrase={acc['passphrase']}")
     try:

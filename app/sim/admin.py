@@ -45,7 +45,23 @@ def value_error(exc: Exception) -> tuple[Response, int]:
 @bp.get("/identity")
 def identity() -> Response:
     """A marker naming this server as the copier's simulator (anything else on SIM_PORT answers otherwise)."""
-    return jsonify({**IDENTITY, "accounts": len(sim().exchange.accounts)})
+    ws = sim().ws
+    return jsonify({**IDENTITY, "accounts": len(sim().exchange.accounts), "ws_url": ws.url if ws else None})
+
+
+@bp.route("/ws", methods=["GET", "PUT", "POST"])
+def ws_faults() -> Response:
+    """The private WebSocket: connections and fault settings; POST {push_delay_ms, lose_pushes, refuse_logins,
+    max_lifetime_s, idle_timeout_s} changes them, {"drop": true} closes every connection now."""
+    ws = sim().ws
+    if ws is None:
+        return jsonify({"error": {"code": "404", "msg": "this simulator runs without its WebSocket"}}), 404
+    if request.method == "GET":
+        return jsonify(ws.status())
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValueError('send a JSON object, e.g. {"drop": true}')
+    return jsonify(ws.configure(data))
 
 
 @bp.get("/accounts")
@@ -161,6 +177,15 @@ def tick() -> Response:
 def stats() -> Response:
     """Request counts per API key, path and status since the last reset, and rate-limit refusals."""
     return jsonify(sim().stats.snapshot(sim().exchange.key_names()))
+
+
+@bp.get("/requests")
+def recent_requests() -> Response:
+    """The signed requests that arrived since ?since=ms (sim clock), oldest first: {ts, account, path}."""
+    since = request.args.get("since", "0")
+    if not since.isdigit():
+        raise ValueError("since must be a time in milliseconds")
+    return jsonify(sim().stats.requests_since(int(since), sim().exchange.key_names()))
 
 
 @bp.post("/stats/reset")

@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -46,13 +47,20 @@ class RequestStats:
             self.since = now_ms()
             self._counts: dict[tuple[str, str], int] = {}
             self._statuses: dict[int, int] = {}
+            self.recent: deque[tuple[int, str, str]] = deque(maxlen=50_000)
 
     def count(self, api_key: str, path: str) -> None:
-        """Count one request."""
+        """Count one request (and remember when it came, for the benchmarks' detection delay)."""
         with self._lock:
             key = (api_key, path)
             self._counts[key] = self._counts.get(key, 0) + 1
+            self.recent.append((now_ms(), api_key, path))
 
+    def requests_since(self, since_ms: int, names: dict[str, str]) -> list[dict[str, Any]]:
+        """The requests that arrived at or after `since_ms` (sim clock), oldest first, with account names."""
+        with self._lock:
+            rows = [r for r in self.recent if r[0] >= since_ms]
+        return [{"ts": ts, "account": names.get(key, ""), "path": path} for ts, key, path in rows]
 
     def status(self, code: int) -> None:
         """Count one reply status (a lost reply counts as 0)."""

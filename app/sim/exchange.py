@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -42,11 +43,14 @@ class Exchange(TradingMixin, QueryMixin, PlanMixin, SettingsMixin, OperatorMixin
         self.version = 0
         self.order_log: deque[dict[str, Any]] = deque(maxlen=ORDER_LOG_MAX)
         self._max_held: dict[tuple[str, str, str], Decimal] = {}
+        self.listeners: list[Callable[[], None]] = []  # called on every change, lock held: keep them quick
 
     # ----- bookkeeping shared by the mixins (call with the lock held)
 
     def _changed(self) -> None:
         self.version += 1
+        for listener in self.listeners:
+            listener()
 
     def _new_id(self) -> str:
         """A unique, increasing 19-digit id in Bitget's style (time in the high bits)."""

@@ -159,6 +159,8 @@ class SimServer:
         self.port = int(httpd.server_address[1])
         self.url = f"http://{self.host}:{self.port}"
         self._saver = saver
+        self.ws = app.extensions["sim"].ws
+        self.ws_url = self.ws.url if self.ws else None
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                           name="sim-http", daemon=True)]
@@ -170,6 +172,8 @@ class SimServer:
         """Start serving (and ticking, and saving)."""
         for thread in self._threads:
             thread.start()
+        if self.ws is not None:
+            self.ws.start()
         if self._saver is not None:
             self._saver.start()
         return self
@@ -186,6 +190,8 @@ class SimServer:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        if self.ws is not None:
+            self.ws.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.httpd.close_connections()
@@ -197,7 +203,8 @@ def start_simulator(host: str = "127.0.0.1", port: int = 0, *, state_path: str |
                     price_walk: bool = True, tick_seconds: float = 1.0,
                     faults: dict[str, Any] | None = None,
                     rate_limits: bool | dict[str, Any] | LimitConfig = True,
-                    variants: str | dict[str, str] | None = None) -> SimServer:
+                    variants: str | dict[str, str] | None = None,
+                    ws: bool = True, ws_port: int = 0) -> SimServer:
     """Start the simulated exchange in daemon threads and return its handle.
 
     `rate_limits`: True (Bitget's limits, the default), False (none), or a dict of changes to the defaults
@@ -205,6 +212,7 @@ def start_simulator(host: str = "127.0.0.1", port: int = 0, *, state_path: str |
     `uid_rates`, `enabled`) or a LimitConfig; see app.sim.limits.
     `variants`: options of the unconfirmed behaviours ({name: option} or "name=option,..."; default: the
     SIM_VARIANTS environment variable, else every default); see app.sim.variants.
+    `ws`: also serve Bitget's private WebSocket at ws://host:ws_port/v2/ws/private (0 picks a free port).
     """
     limits = RateLimiter(rate_limits)
     exchange = Exchange(seed, VariantSettings.from_env(variants))
@@ -213,6 +221,10 @@ def start_simulator(host: str = "127.0.0.1", port: int = 0, *, state_path: str |
         saver = StateSaver(exchange, state_path)
         saver.load()
     app = create_sim_app(exchange, FaultInjector(faults, seed), limits=limits)
+    if ws:
+        from .ws import PrivateStream
+
+        app.extensions["sim"].ws = PrivateStream(exchange, host, ws_port)
     httpd = SimHTTPServer(host, port, app)
     server = SimServer(httpd, app, exchange, saver, price_walk, tick_seconds).start()
     log.info("simulated Bitget listening on %s", server.url)

@@ -46,7 +46,7 @@ def render_page(name: str, *, msg: str = "", err: str = "", refresh: bool = Fals
     return render_template(
         "sim/page.html", accounts=accounts, selected=name, prices=ex.prices_snapshot(), symbols=list(CONTRACTS),
         token=sim().form_token, msg=msg, err=err, refresh=refresh, created=created,
-        pos_modes=POS_MODES, **view)
+        pos_modes=POS_MODES, ws=sim().ws.status() if sim().ws else None, **view)
 
 
 POS_MODES = (("hedge_mode", "Hedge (long and short apart)"), ("one_way_mode", "One-way"))
@@ -138,6 +138,24 @@ def cancel_order() -> Response:
     """Cancel a resting order."""
     f = _checked_form()
     return _run(f, "cancel", {"order_id": f.get("order_id", ""), "symbol": f.get("symbol", "")}, "Order canceled")
+
+
+@bp.post("/ui/ws")
+def ws_fault() -> Response:
+    """Break the private WebSocket on purpose: drop every connection, refuse or accept logins, lose pushes."""
+    f = _checked_form()
+    ws = sim().ws
+    if ws is None:
+        return _back(f.get("account", ""), err="This simulator runs without its WebSocket.")
+    fault = f.get("fault", "")
+    changes = {"drop": {"drop": True}, "refuse": {"refuse_logins": True, "drop": True},
+               "accept": {"refuse_logins": False}, "lose": {"lose_pushes": 3}}.get(fault)
+    if changes is None:
+        return _back(f.get("account", ""), err="Unknown WebSocket fault.")
+    ws.configure(changes)
+    done = {"drop": "Dropped every WebSocket connection", "refuse": "WebSocket logins refused, connections dropped",
+            "accept": "WebSocket logins accepted again", "lose": "The next 3 pushes will be lost"}[fault]
+    return _back(f.get("account", ""), msg=done)
 
 
 @bp.post("/ui/price")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
@@ -25,6 +26,7 @@ class SimContext:
     faults: FaultInjector
     stats: RequestStats
     limits: RateLimiter
+    ws: Any = None  # the private WebSocket server (app.sim.ws.PrivateStream) once started
     form_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 

@@ -146,7 +146,8 @@
       cls = "stale"; text = "master not read yet";
     } else {
       var age = Math.max(0, nowServer() - master.updated_at);
-      cls = age <= 6 ? "fresh" : age <= 30 ? "aging" : "stale";
+      var streaming = state.master_stream && state.master_stream.live;  // any change would have been pushed
+      cls = age <= 6 || (streaming && age <= 30) ? "fresh" : age <= 30 ? "aging" : "stale";
       text = "updated " + Copier.ago(age);
     }
     el.className = "freshness " + cls;
@@ -176,7 +177,23 @@
     el.title = title;
     var toggle = $("auto-follow");
     if (toggle && !toggle.dataset.pending) toggle.checked = !!state.auto_follow;
+    renderSource();
     renderBudget();
+  }
+
+  function renderSource() {
+    var s = state.master_stream || {};
+    var el = $("source-status");
+    if (!el) return;
+    var text = s.text || "polling";
+    if (s.live && s.last_push_at) {
+      var age = Math.max(0, nowServer() - s.last_push_at);
+      text = "live · WebSocket, last push " + (age < 10 ? age.toFixed(1) + " s ago" : Copier.ago(age));
+    }
+    el.textContent = text;
+    el.className = s.live ? "pos" : s.enabled && s.state === "down" ? "warn" : "muted";
+    el.title = s.live ? "Pushes from " + s.url + " start a run at once; REST reconciles every few seconds"
+      : "Following by REST polling" + (s.reason ? ": " + s.reason : "");
   }
 
   function renderBudget() {

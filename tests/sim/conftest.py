@@ -147,6 +147,8 @@ def sim(server: SimServer) -> SimServer:
     server.faults.configure(None)
     server.limits.configure(LimitConfig())
     server.stats.reset()
+    if server.ws is not None:
+        server.ws.reset()
     return server
 
 
