@@ -69,9 +69,14 @@ def requests_to(sim, path: str) -> int:
 
 
 def copy_master_long(sim, client, name: str, size: str = "0.1") -> None:
+    from app.tasks import wait_for_background
+
     sim.exchange.open_position("Master", BTC, "long", size)
     client.post("/api/replicate")
     assert held(sim, name)[(BTC, "long")] == D(size)
+    # the refresh after the action runs in the background: let it finish at this price, or a later price
+    # move would be judged by it at a moment the test did not choose
+    wait_for_background(client.application)
 
 
 def move_balance(sim, name: str, amount: str) -> None:
