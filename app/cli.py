@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .accounts import service
-from .accounts.validation import has_surrogates
+from .accounts.validation import SIZING_MODES, has_surrogates
 from .errors import CopierError
 from .extensions import db
 from .instance_files import write_secret
@@ -38,7 +38,7 @@ def find_account(ref: str) -> Account:
 @click.option("--api-secret", prompt=True, hide_input=True, help="Prompted (hidden) when omitted.")
 @click.option("--passphrase", prompt=True, hide_input=True, help="Prompted (hidden) when omitted.")
 @click.option("--demo/--live", default=False, help="Bitget demo-trading key.")
-@click.option("--sizing-mode", type=click.Choice(["equity_ratio", "multiplier", "fixed_margin"]), default="equity_ratio")
+@click.option("--sizing-mode", type=click.Choice(list(SIZING_MODES)), default="equity_ratio")
 @click.option("--sizing-value", default="1")
 @click.option("--max-leverage", default=None)
 @click.option("--verify/--no-verify", "verify", default=True, show_default=True,

@@ -219,6 +219,13 @@ def sizing_in_use(account: Account, view: AccountView | None, links: list[Link],
         live = value
         shown = f"multiplier {fmt_decimal(value)}"
         explain = f"new copies: {fmt_decimal(value)} x the master's size"
+    elif mode == "fixed_notional":
+        shown = f"fixed notional {fmt_decimal(value)} USDT"
+        explain = f"new copies: {fmt_decimal(value)} USDT of notional at the mark per position"
+    elif mode == "fixed_quantity":
+        sizes = ", ".join(f"{symbol} {fmt_decimal(size)}" for symbol, size in sorted(account.fixed_quantities.items()))
+        shown = "fixed quantity"
+        explain = f"new copies: a fixed size per symbol ({sizes or 'none set'}); other symbols are not copied"
     else:
         shown = f"fixed margin {fmt_decimal(value)} USDT"
         explain = f"new copies: {fmt_decimal(value)} USDT of margin per position"

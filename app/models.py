@@ -44,6 +44,23 @@ class DecimalString(TypeDecorator):
         return None if value is None else Decimal(value)
 
 
+class DecimalMap(TypeDecorator):
+    """A str -> Decimal mapping stored as a JSON object of strings (never floats)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Decimal] | None, dialect: Any) -> str | None:
+        """Mapping -> JSON text with plain decimal strings."""
+        if value is None:
+            return None
+        return json.dumps({key: format(Decimal(v), "f") for key, v in sorted(value.items())})
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Decimal] | None:
+        """JSON text -> mapping of Decimals."""
+        return None if value is None else {key: Decimal(v) for key, v in json.loads(value or "{}").items()}
+
+
 class UTCDateTime(TypeDecorator):
     """Datetime that always comes back timezone-aware (UTC)."""
 
@@ -105,6 +122,15 @@ class Account(db.Model):
     round_up_max_factor: Mapped[Decimal] = mapped_column(DecimalString, default=Decimal("2"), nullable=False)
     copy_existing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     reenter_after_external_close: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # follower choices for new copies (Bitget copy-trading style); an open copy keeps what it was opened with
+    leverage_mode: Mapped[str] = mapped_column(String(8), default="follow", nullable=False)
+    fixed_leverage: Mapped[int | None] = mapped_column(Integer)
+    margin_mode: Mapped[str] = mapped_column(String(10), default="follow", nullable=False)
+    tpsl_mode: Mapped[str] = mapped_column(String(8), default="follow", nullable=False)
+    tp_pct: Mapped[Decimal | None] = mapped_column(DecimalString)
+    sl_pct: Mapped[Decimal | None] = mapped_column(DecimalString)
+    fixed_quantities: Mapped[dict[str, Decimal]] = mapped_column(DecimalMap, default=dict, nullable=False)
+    max_margin: Mapped[Decimal | None] = mapped_column(DecimalString)
     # the Bitget uid behind the keys (key-info endpoint); links made under another uid are not this account's
     bitget_uid: Mapped[str | None] = mapped_column(String(32))
     # last link generation handed out: every new link gets the next one, so clientOids are never reused
@@ -150,6 +176,10 @@ class PositionLink(db.Model):
     # the TP/SL plans the copier placed on this copy (only these are ever modified or cancelled)
     tp_order_id: Mapped[str | None] = mapped_column(String(64))
     sl_order_id: Mapped[str | None] = mapped_column(String(64))
+    # the client's TP/SL choice when the copy was opened: follow | own (tp_pct/sl_pct of its entry) | none
+    tpsl_mode: Mapped[str] = mapped_column(String(8), default="follow", nullable=False)
+    tp_pct: Mapped[Decimal | None] = mapped_column(DecimalString)
+    sl_pct: Mapped[Decimal | None] = mapped_column(DecimalString)
 
     account: Mapped[Account] = relationship(back_populates="links")
 

@@ -20,10 +20,13 @@ from ..logging_setup import redactor
 from ..models import Account, utcnow
 from ..serialize import balance_to_dict, position_to_dict
 from ..vault import mask
-from .validation import CREDENTIAL_FIELDS, clean_account_input
+from .validation import CREDENTIAL_FIELDS, check_follower_settings, clean_account_input
 
 log = logging.getLogger(__name__)
 VERIFY_SYMBOL = "BTCUSDT"
+# the fields whose combination is checked (e.g. a fixed leverage needs its value), with a new account's values
+FOLLOWER_DEFAULTS: dict[str, Any] = {"sizing_mode": "equity_ratio", "fixed_quantities": {}, "leverage_mode": "follow",
+                                     "fixed_leverage": None, "tpsl_mode": "follow", "tp_pct": None, "sl_pct": None}
 
 
 def list_accounts() -> list[Account]:
@@ -52,6 +55,7 @@ def create_account(data: Mapping[str, Any], *, verify: bool = False, source: str
     the API and the CLI verify unless the operator asks to save without checking.
     """
     clean = clean_account_input(data, creating=True, source=source)
+    check_follower_settings({**FOLLOWER_DEFAULTS, **clean})
     _check_conflicts(clean, account_id=None)
     check = check_keys(_candidate_credentials(None, clean)) if verify else None
     account = Account(role=clean["role"], name=clean["name"])
@@ -70,6 +74,7 @@ def update_account(account_id: int, data: Mapping[str, Any], *, verify: bool = F
     """
     account = get_account(account_id)
     clean = clean_account_input(data, creating=False, source=source)
+    check_follower_settings({**{f: getattr(account, f) for f in FOLLOWER_DEFAULTS}, **clean})
     _check_conflicts(clean, account_id=account.id)
     keys_changed = any(field in clean for field in CREDENTIAL_FIELDS) or (
         "demo" in clean and bool(clean["demo"]) != bool(account.demo))
@@ -171,6 +176,14 @@ def account_to_dict(account: Account) -> dict[str, Any]:
         "round_up_max_factor": str(account.round_up_max_factor),
         "copy_existing": account.copy_existing,
         "reenter_after_external_close": account.reenter_after_external_close,
+        "leverage_mode": account.leverage_mode,
+        "fixed_leverage": account.fixed_leverage,
+        "margin_mode": account.margin_mode,
+        "tpsl_mode": account.tpsl_mode,
+        "tp_pct": _text(account.tp_pct),
+        "sl_pct": _text(account.sl_pct),
+        "fixed_quantities": {symbol: str(size) for symbol, size in sorted((account.fixed_quantities or {}).items())},
+        "max_margin": _text(account.max_margin),
         "position_mode": account.position_mode,
         "bitget_uid": account.bitget_uid,
         "verified_at": _iso(account.verified_at),

@@ -11,7 +11,10 @@ from typing import Any
 
 from ..errors import ValidationError
 
-SIZING_MODES = ("equity_ratio", "multiplier", "fixed_margin")
+SIZING_MODES = ("equity_ratio", "multiplier", "fixed_margin", "fixed_quantity", "fixed_notional")
+LEVERAGE_MODES = ("follow", "fixed")
+MARGIN_MODES = ("follow", "crossed", "isolated")
+TPSL_MODES = ("follow", "own", "none")
 LOSS_ACTIONS = ("close_only", "close_all_pause")
 BELOW_MIN_RULES = ("skip", "round_up")
 ROLES = ("master", "client")
@@ -23,7 +26,8 @@ _MAX_DECIMAL_TEXT = 40
 SOURCES = ("form", "json")
 BOOL_FIELDS = ("demo", "enabled", "paused", "copy_existing", "reenter_after_external_close")
 OPTIONAL_NUMBER_FIELDS = ("max_leverage", "max_notional", "max_open_positions", "daily_loss_limit",
-                          "drawdown_limit_pct", "slippage_pct")
+                          "drawdown_limit_pct", "slippage_pct", "fixed_leverage", "tp_pct", "sl_pct", "max_margin")
+MAX_FIXED_QUANTITIES = 200
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
@@ -144,6 +148,39 @@ def parse_symbols(value: Any, field: str = "allowed_symbols") -> str:
     return ",".join(symbols)
 
 
+def parse_quantities(value: Any, field: str = "fixed_quantities") -> dict[str, Decimal]:
+    """Symbol -> base-coin size: a JSON object, or form text like "BTCUSDT=0.01, ETHUSDT=0.5" (blank/null = none)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs = []
+        for item in value.replace("\n", ",").replace(";", ",").split(","):
+            if not item.strip():
+                continue
+            symbol, sep, size = item.replace(":", "=").partition("=")
+            if not sep:
+                raise ValidationError(f"Fixed quantities: write SYMBOL=SIZE, e.g. BTCUSDT=0.01 (not {item.strip()[:30]!r}).",
+                                      field=field)
+            pairs.append((symbol, size.strip()))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValidationError('Fixed quantities must be an object like {"BTCUSDT": "0.01"}.', field=field)
+    if len(pairs) > MAX_FIXED_QUANTITIES:
+        raise ValidationError(f"At most {MAX_FIXED_QUANTITIES} fixed quantities.", field=field)
+    quantities: dict[str, Decimal] = {}
+    for symbol, size in pairs:
+        name = symbol.strip().upper() if isinstance(symbol, str) else ""
+        if not _SYMBOL_RE.match(name):
+            raise ValidationError(f"Fixed quantities: {str(symbol)[:30]!r} is not a symbol like BTCUSDT.", field=field)
+        try:
+            quantities[name] = parse_decimal(size, field, low=Decimal(0), high=BIG)
+        except ValidationError as exc:
+            detail = exc.message.replace(label(field), "the size", 1)
+            raise ValidationError(f"Fixed quantities, {name}: {detail}", field=field) from None
+    return quantities
+
+
 BIG = Decimal("1000000000")
 FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "role": lambda v, f: parse_choice(v, f, ROLES),
@@ -157,6 +194,14 @@ FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "copy_existing": parse_bool,
     "reenter_after_external_close": parse_bool,
     "sizing_mode": lambda v, f: parse_choice(v, f, SIZING_MODES),
+    "fixed_quantities": parse_quantities,
+    "leverage_mode": lambda v, f: parse_choice(v, f, LEVERAGE_MODES),
+    "fixed_leverage": lambda v, f: optional(parse_int)(v, f, low=1, high=125),
+    "margin_mode": lambda v, f: parse_choice(v, f, MARGIN_MODES),
+    "tpsl_mode": lambda v, f: parse_choice(v, f, TPSL_MODES),
+    "tp_pct": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=Decimal(1000), low_inclusive=True),
+    "sl_pct": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=Decimal(99), low_inclusive=True),
+    "max_margin": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=BIG),
     "sizing_value": lambda v, f: parse_decimal(v, f, low=Decimal(0), high=BIG),
     "max_leverage": lambda v, f: optional(parse_int)(v, f, low=1, high=125),
     "max_notional": lambda v, f: optional(parse_decimal)(v, f, low=Decimal(0), high=BIG),
@@ -176,6 +221,9 @@ LABELS = {
     "slippage_pct": "Entry slippage guard (%)", "round_up_max_factor": "Round-up max factor",
     "copy_existing": "Copy existing positions",
     "reenter_after_external_close": "Re-enter after an external close", "below_min_rule": "Below-minimum rule",
+    "leverage_mode": "Leverage", "fixed_leverage": "Fixed leverage", "margin_mode": "Margin mode",
+    "tpsl_mode": "TP/SL", "tp_pct": "Own take-profit (%)", "sl_pct": "Own stop-loss (%)",
+    "fixed_quantities": "Fixed quantities", "max_margin": "Max margin per position (USDT)",
 }
 
 
@@ -190,6 +238,8 @@ def json_strictness(field: str, value: Any) -> None:
         parse_strict_bool(value, field)
     elif field in OPTIONAL_NUMBER_FIELDS and isinstance(value, str) and not value.strip():
         raise ValidationError(f"{label(field)} must be a number, or null for no limit (not blank text).", field=field)
+    elif field == "fixed_quantities" and value is not None and not isinstance(value, Mapping):
+        raise ValidationError('Fixed quantities must be an object like {"BTCUSDT": "0.01"}, or null.', field=field)
 
 
 def clean_account_input(data: Mapping[str, Any], *, creating: bool, source: str = "form") -> dict[str, Any]:
@@ -219,3 +269,13 @@ def clean_account_input(data: Mapping[str, Any], *, creating: bool, source: str 
             if field not in clean:
                 raise ValidationError(f"{label(field)} is required.", field=field)
     return clean
+
+
+def check_follower_settings(settings: Mapping[str, Any]) -> None:
+    """The rules between fields, on the settings an account would have after a change (ValidationError if broken)."""
+    if settings.get("leverage_mode") == "fixed" and settings.get("fixed_leverage") is None:
+        raise ValidationError("Fixed leverage (1-125) is required when the leverage is fixed.", field="fixed_leverage")
+    if settings.get("tpsl_mode") == "own" and not (settings.get("tp_pct") or settings.get("sl_pct")):
+        raise ValidationError("Own TP/SL needs a take-profit % or a stop-loss % (or both).", field="tp_pct")
+    if settings.get("sizing_mode") == "fixed_quantity" and not settings.get("fixed_quantities"):
+        raise ValidationError("Fixed quantity sizing needs at least one SYMBOL=SIZE entry.", field="fixed_quantities")

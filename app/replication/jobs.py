@@ -42,6 +42,7 @@ def link_of(row: PositionLink) -> Link:
         opened=row.opened, ended_ms=int(row.ended_at.timestamp() * 1000) if row.ended_at else None,
         master_opened_ms=row.master_opened_ms, master_size=row.master_size, master_entry=row.master_entry,
         tp_order_id=row.tp_order_id, sl_order_id=row.sl_order_id,
+        tpsl_mode=row.tpsl_mode, tp_pct=row.tp_pct, sl_pct=row.sl_pct,
     )
 
 
@@ -53,6 +54,9 @@ def settings_of(account: Account) -> ClientSettings:
         allowed_symbols=account.allowed_symbol_set, paused=account.paused, slippage_pct=account.slippage_pct,
         below_min_rule=account.below_min_rule, round_up_max_factor=account.round_up_max_factor,
         copy_existing=account.copy_existing, reenter_after_external_close=account.reenter_after_external_close,
+        leverage_mode=account.leverage_mode, fixed_leverage=account.fixed_leverage, margin_mode=account.margin_mode,
+        tpsl_mode=account.tpsl_mode, tp_pct=account.tp_pct, sl_pct=account.sl_pct,
+        fixed_quantities=tuple(sorted((account.fixed_quantities or {}).items())), max_margin=account.max_margin,
     )
 
 

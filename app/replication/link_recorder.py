@@ -67,7 +67,8 @@ class LinkRecorder:
             self.generations[op.key] = self.store.create(
                 self.account_id, op.symbol, op.hold_side, change.factor, uid=self.uid,
                 master_size=change.master_size, master_entry=change.master_entry,
-                master_opened_ms=change.master_opened_ms,
+                master_opened_ms=change.master_opened_ms, tpsl_mode=change.tpsl_mode, tp_pct=change.tp_pct,
+                sl_pct=change.sl_pct,
             )
             self.unopened.add(op.key)
         return self.generation_of(op)

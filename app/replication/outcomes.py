@@ -8,13 +8,46 @@ from .apply import ApplyResult
 from .jobs import ClientJob
 from .plan import ClientPlan
 from .recording import AccountOutcome
-from .state import OP_OPEN, ClientState, MasterState
+from .sizing import fmt_decimal
+from .state import LEVERAGE_FIXED, OP_OPEN, TPSL_NONE, TPSL_OWN, ClientSettings, ClientState, MasterState
+
+
+def settings_summary(settings: ClientSettings) -> dict[str, str]:
+    """The client's settings for new copies in words: sizing, leverage, margin mode, TP/SL and caps."""
+    mode = settings.sizing_mode
+    value = fmt_decimal(settings.sizing_value)
+    sizing = {
+        "equity_ratio": f"equity ratio x {value}", "multiplier": f"multiplier {value}",
+        "fixed_margin": f"fixed margin {value} USDT", "fixed_notional": f"fixed notional {value} USDT",
+        "fixed_quantity": "fixed quantity " + (", ".join(
+            f"{symbol} {fmt_decimal(size)}" for symbol, size in settings.fixed_quantities) or "(none set)"),
+    }.get(mode, mode)
+    if settings.leverage_mode == LEVERAGE_FIXED and settings.fixed_leverage is not None:
+        leverage = f"fixed {settings.fixed_leverage}x"
+    else:
+        leverage = "the master's"
+    if settings.max_leverage is not None:
+        leverage += f", at most {settings.max_leverage}x"
+    if settings.tpsl_mode == TPSL_OWN:
+        parts = [f"TP {fmt_decimal(settings.tp_pct)}%" if settings.tp_pct else "",
+                 f"SL {fmt_decimal(settings.sl_pct)}%" if settings.sl_pct else ""]
+        tpsl = "own: " + " / ".join(p for p in parts if p) + " of the client's average entry"
+    elif settings.tpsl_mode == TPSL_NONE:
+        tpsl = "none: the copier places no TP/SL"
+    else:
+        tpsl = "the master's"
+    margin = "the master's" if settings.margin_mode == "follow" else settings.margin_mode
+    caps = [f"max notional {fmt_decimal(settings.max_notional)} USDT" if settings.max_notional is not None else "",
+            f"max margin {fmt_decimal(settings.max_margin)} USDT" if settings.max_margin is not None else ""]
+    return {"sizing": sizing, "leverage": leverage, "margin_mode": margin, "tpsl": tpsl,
+            "caps": ", ".join(c for c in caps if c) or "none"}
 
 
 def preview_outcome(job: ClientJob, plan: ClientPlan, started: float) -> AccountOutcome:
-    """What a preview shows for one client: the operations it would send, and the skips."""
+    """What a preview shows for one client: the operations it would send (each with the setting behind it)."""
     ops = [{"kind": op.kind, "symbol": op.symbol, "hold_side": op.hold_side,
-            "size": plain(op.size), "reason": op.reason}
+            "size": plain(op.size), "leverage": op.leverage, "margin_mode": op.margin_mode,
+            "trigger_price": plain(op.trigger_price), "reason": op.reason, "setting": op.setting}
            for op in plan.operations]
     skips = skip_texts(plan)
     if ops:
@@ -26,7 +59,8 @@ def preview_outcome(job: ClientJob, plan: ClientPlan, started: float) -> Account
     if ops and skips:
         message += " | skipped: " + "; ".join(skips)
     return AccountOutcome(job.account_id, job.name, status, message, operations=ops,
-                          latency_ms=round((time.monotonic() - started) * 1000), acted=False)
+                          latency_ms=round((time.monotonic() - started) * 1000), acted=False,
+                          settings=settings_summary(job.settings))
 
 
 def skip_texts(plan: ClientPlan) -> list[str]:

@@ -21,6 +21,7 @@ class Operation:
     plan_order_id: str | None = None
     step: str = ""
     reason: str = ""
+    setting: str = ""  # which client setting produced this operation (shown by the preview)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -49,6 +50,9 @@ class LinkChange:
     master_size: Decimal | None = None  # create/snapshot: the master's size and entry the copy now mirrors
     master_entry: Decimal | None = None
     master_opened_ms: int | None = None
+    tpsl_mode: str = "follow"  # create: the TP/SL choice frozen on the new copy
+    tp_pct: Decimal | None = None
+    sl_pct: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from app.replication.positions import (
     plan_orphans,
     plan_reduce,
 )
-from app.replication.state import LINK_SNAPSHOT, ClientState, MasterState
-from app.replication.tpsl import plan_tpsl
+from app.replication.state import LINK_SNAPSHOT, OP_OPEN, TPSL_NONE, TPSL_OWN, ClientState, MasterState
+from app.replication.tpsl import plan_own_tpsl, plan_tpsl
 
 __all__ = ["ClientPlan", "LinkChange", "Operation", "Skip", "plan_client", "plan_replication"]
 
@@ -168,8 +168,32 @@ def _plan_all_tpsl(view: ClientView, draft: PlanDraft, mirrored: list[Position])
             draft.skip(symbol, side, no_contract_reason(symbol))
             continue
         link = view.links_by_key.get(key)
+        # a copy keeps the TP/SL choice it was opened with; a copy opened by this plan takes today's
+        settings = view.client.settings
+        mode, pcts = (link.tpsl_mode, (link.tp_pct, link.sl_pct)) if link is not None else (
+            settings.tpsl_mode, (settings.tp_pct, settings.sl_pct))
+        if mode == TPSL_NONE:
+            continue
         own_ids = (link.tp_order_id, link.sl_order_id) if link is not None else (None, None)
-        ops, skips = plan_tpsl(master_position, client_position, contract, view.mark_for(symbol), own_ids)
+        mark = view.mark_for(symbol)
+        if mode == TPSL_OWN:
+            entry = _expected_entry(draft, key, client_position, mark)
+            if entry is None:
+                continue
+            ops, skips = plan_own_tpsl(master_position, client_position, contract, mark, entry, pcts, own_ids)
+        else:
+            ops, skips = plan_tpsl(master_position, client_position, contract, mark, own_ids)
         draft.tpsl[symbol] += ops
         for skip in skips:
             draft.skip(skip.symbol, skip.hold_side, skip.reason)
+
+
+def _expected_entry(draft: PlanDraft, key: Key, client: Position | None, mark: Decimal | None) -> Decimal | None:
+    """The copy's average entry once this plan's market orders fill (at the mark); the next run uses the real one."""
+    added = sum((op.size or 0 for op in draft.opens.get(key[0], []) if op.kind == OP_OPEN and op.key == key),
+                Decimal(0))
+    held = client.total if client is not None else Decimal(0)
+    if added <= 0 or mark is None:
+        return client.open_price_avg if client is not None and client.open_price_avg > 0 else None
+    paid = held * client.open_price_avg if client is not None else Decimal(0)
+    return (paid + added * mark) / (held + added)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from app.bitget.models import Contract, Position
 from app.replication.draft import ClientView, Key, PlanDraft
+from app.replication.opening import leverage_source, margin_source, setup_ops
 from app.replication.plan import LinkChange, Operation
 from app.replication.sizing import (
     below_minimum_reason,
@@ -13,11 +14,13 @@ from app.replication.sizing import (
     fmt_decimal,
     is_adverse_move,
     link_factor_for,
+    margin_cap_size,
     minimum_size,
     move_pct,
     notional_cap_size,
     sizing_factor,
     sizing_problem,
+    sizing_source,
     split_size,
     target_size,
 )
@@ -28,8 +31,6 @@ from app.replication.state import (
     LINK_PARK,
     OP_CLOSE,
     OP_OPEN,
-    OP_SET_LEVERAGE,
-    OP_SET_MARGIN_MODE,
     Link,
 )
 
@@ -53,6 +54,12 @@ class CopyTarget:
     factor: Decimal
     leverage: int  # for a new client position
     target: Decimal
+    source: str = ""  # a new copy: which sizing setting produced its factor
+
+    @property
+    def order_leverage(self) -> int:
+        """The leverage an order on this copy gets: the open copy's own, else the new copy's."""
+        return self.client.leverage if self.client is not None and self.current > 0 else self.leverage
 
     @property
     def key(self) -> Key:
@@ -110,28 +117,33 @@ def copy_target(view: ClientView, draft: PlanDraft, master_position: Position) -
     link = view.links_by_key.get(master_position.key)
     mark = view.mark_for(symbol)
     leverage = effective_leverage(master_position.leverage, view.client.settings, contract)
+    source = ""
     if link is not None:
         factor: Decimal | None = link.factor
     else:
-        factor = _new_copy_factor(view, draft, master_position, mark, leverage)
+        factor = _new_copy_factor(view, draft, master_position, mark, leverage, contract)
+        settings, client = view.client.settings, view.client
+        source = sizing_source(settings, symbol, view.master.equity, client.equity, mark, leverage)
     if factor is None:
         return None
     client_position = view.client_by_key.get(master_position.key) if link is not None else None
     target = target_size(master_position.total, factor, contract)
-    return CopyTarget(master_position, contract, mark, link, client_position, factor, leverage, target)
+    return CopyTarget(master_position, contract, mark, link, client_position, factor, leverage, target, source)
 
 
 def _new_copy_factor(
-    view: ClientView, draft: PlanDraft, master_position: Position, mark: Decimal | None, leverage: int
+    view: ClientView, draft: PlanDraft, master_position: Position, mark: Decimal | None, leverage: int,
+    contract: Contract,
 ) -> Decimal | None:
     """The sizing factor for a copy that has no link yet, or None (with a skip)."""
     client = view.client
     reason = _new_copy_blocker(view, master_position) or sizing_problem(
-        client.settings, view.master.equity, client.equity, mark
+        client.settings, view.master.equity, client.equity, mark, master_position.symbol
     )
     factor = None
     if reason is None:
-        factor = sizing_factor(client.settings, view.master.equity, client.equity, master_position, mark, leverage)
+        factor = sizing_factor(client.settings, view.master.equity, client.equity, master_position, mark, leverage,
+                               contract)
         reason = "cannot size a copy" if factor is None else None
     if reason is not None:
         draft.skip(*master_position.key, reason)
@@ -182,7 +194,8 @@ def plan_reduce(draft: PlanDraft, t: CopyTarget) -> None:
         draft.link(LinkChange(LINK_PARK, symbol, side))
         return
     reason = f"reduce {symbol} {side} by {fmt_decimal(size)} to {fmt_decimal(t.target)} ({t.basis})"
-    draft.closes[symbol] += _order_ops(OP_CLOSE, "c", t, size, t.client.margin_mode, t.client.leverage, reason)
+    draft.closes[symbol] += _order_ops(OP_CLOSE, "c", t, size, t.client.margin_mode, t.client.leverage, reason,
+                                       "size from the factor frozen when the copy was opened")
 
 
 def plan_grow(view: ClientView, draft: PlanDraft, t: CopyTarget) -> None:
@@ -252,19 +265,24 @@ def reference_price(t: CopyTarget) -> tuple[Decimal, str]:
 
 
 def _capped_goal(view: ClientView, t: CopyTarget) -> tuple[Decimal, str | None]:
-    """The size to grow to, capped by max notional (never below what the client already holds)."""
-    max_notional = view.client.settings.max_notional
+    """The size to grow to, capped by max notional and max margin (never below what the client already holds)."""
+    settings = view.client.settings
     assert t.mark is not None
-    if max_notional is None:
+    caps: list[tuple[Decimal, str]] = []
+    if settings.max_notional is not None:
+        cap = notional_cap_size(settings.max_notional, t.mark, t.contract)
+        caps.append((cap, f"capped at {fmt_decimal(cap)} by max notional {fmt_decimal(settings.max_notional)} USDT"))
+    if settings.max_margin is not None:
+        leverage = t.order_leverage
+        cap = margin_cap_size(settings.max_margin, leverage, t.mark, t.contract)
+        caps.append((cap, f"cut to {fmt_decimal(cap)} by max margin {fmt_decimal(settings.max_margin)} USDT "
+                          f"per position at {leverage}x"))
+    binding = [c for c in caps if c[0] < t.target]
+    if not binding:
         return t.target, None
-    cap = notional_cap_size(max_notional, t.mark, t.contract)
-    if t.target <= cap:
-        return t.target, None
+    cap, what = min(binding, key=lambda c: c[0])
     # only growth is capped: shrinking a copy because the price rose would churn on every tick
-    note = (
-        f"capped at {fmt_decimal(cap)} by max notional {fmt_decimal(max_notional)} USDT at mark "
-        f"{fmt_decimal(t.mark)} (target {fmt_decimal(t.target)})"
-    )
+    note = f"{what} at mark {fmt_decimal(t.mark)} (target {fmt_decimal(t.target)})"
     return max(t.current, cap), note
 
 
@@ -295,6 +313,9 @@ def _meet_minimum(
         )
     elif settings.max_notional is not None and minimum * t.mark > settings.max_notional:
         refusal = f"rounding up to {fmt_decimal(minimum)} would exceed max notional {fmt_decimal(settings.max_notional)} USDT"
+    elif settings.max_margin is not None and minimum * t.mark > settings.max_margin * max(t.order_leverage, 1):
+        refusal = (f"rounding up to {fmt_decimal(minimum)} would exceed max margin "
+                   f"{fmt_decimal(settings.max_margin)} USDT at {t.order_leverage}x")
     if refusal is not None:
         draft.skip(*t.key, f"{reason}; {refusal}")
         return None
@@ -316,75 +337,40 @@ def _increase(draft: PlanDraft, t: CopyTarget, size: Decimal, notes: str) -> Non
     symbol, side = t.key
     assert t.client is not None
     reason = f"increase {symbol} {side} by {fmt_decimal(size)} to {fmt_decimal(t.current + size)} ({t.basis}){notes}"
-    draft.opens[symbol] += _order_ops(OP_OPEN, "o", t, size, t.client.margin_mode, t.client.leverage, reason)
+    setting = (f"size from the factor frozen when the copy was opened; leverage {t.client.leverage}x and margin "
+               f"mode {t.client.margin_mode} of the open copy")
+    draft.opens[symbol] += _order_ops(OP_OPEN, "o", t, size, t.client.margin_mode, t.client.leverage, reason,
+                                      setting)
 
 
 def _open_new(view: ClientView, draft: PlanDraft, t: CopyTarget, size: Decimal, notes: str) -> None:
     """Set margin mode and leverage as needed, open the copy, and link it."""
     symbol, side = t.key
-    margin_mode, setup, lock_note = _setup_ops(view, draft, t)
+    margin_mode, setup, lock_note = setup_ops(view, draft, t)
     if lock_note:
         notes += f"; {lock_note}"
     reason = f"open {fmt_decimal(size)} {symbol} {side} ({t.basis}){notes}"
-    draft.opens[symbol] += setup + _order_ops(OP_OPEN, "o", t, size, margin_mode, t.leverage, reason)
+    size_from = t.source or "size from the factor frozen when the copy was opened"
+    setting = "; ".join([size_from, *[n.strip() for n in notes.split(";") if n.strip()],
+                         f"leverage {t.leverage}x: {leverage_source(view, t)}",
+                         f"margin mode {margin_mode}: {margin_source(view, t, margin_mode)}"])
+    draft.opens[symbol] += setup + _order_ops(OP_OPEN, "o", t, size, margin_mode, t.leverage, reason, setting)
     draft.opened.add(t.key)
     draft.open_count += 1
     if t.link is None:
         # freeze the factor that reproduces what was opened, so a capped or rounded-up copy stays in sync
         factor = t.factor if size == t.target else link_factor_for(size, t.master.total, t.contract)
+        settings = view.client.settings
         draft.link(LinkChange(
             LINK_CREATE, symbol, side, factor, master_size=t.master.total, master_entry=t.master.open_price_avg,
-            master_opened_ms=t.master.c_time,
+            master_opened_ms=t.master.c_time, tpsl_mode=settings.tpsl_mode, tp_pct=settings.tp_pct,
+            sl_pct=settings.sl_pct,
         ))
 
 
-def _setup_ops(view: ClientView, draft: PlanDraft, t: CopyTarget) -> tuple[str, list[Operation], str | None]:
-    """The margin mode the copy opens in, the set_margin_mode/set_leverage operations, and a note."""
-    symbol, side = t.key
-    known = view.client.symbol_settings.get(symbol)
-    others = draft.remaining_on_symbol(view, symbol, t.key)
-    ops: list[Operation] = []
-    note = None
-    if others:
-        # margin mode can only change while the symbol is flat
-        margin_mode = others[0].margin_mode
-        if margin_mode != t.master.margin_mode:
-            note = (
-                f"margin mode {margin_mode} kept (the master uses {t.master.margin_mode}): "
-                f"the client holds another {symbol} position"
-            )
-    elif symbol in draft.planned_margin:
-        margin_mode = draft.planned_margin[symbol]
-    else:
-        margin_mode = draft.planned_margin[symbol] = t.master.margin_mode
-        if known is None or known.margin_mode != margin_mode:
-            reason = f"set {symbol} margin mode to {margin_mode} (as the master)"
-            ops.append(Operation(OP_SET_MARGIN_MODE, symbol, side, margin_mode=margin_mode, step="ml", reason=reason))
-    if ops or known is None or known.margin_mode != margin_mode or known.leverage_for(side) != t.leverage:
-        ops.append(
-            Operation(
-                OP_SET_LEVERAGE, symbol, side, margin_mode=margin_mode, leverage=t.leverage,
-                step="lv", reason=_leverage_reason(view, t),
-            )
-        )
-    return margin_mode, ops, note
-
-
-def _leverage_reason(view: ClientView, t: CopyTarget) -> str:
-    """Explain the leverage chosen for a new copy."""
-    symbol, side = t.key
-    caps = []
-    max_leverage = view.client.settings.max_leverage
-    if max_leverage is not None and max_leverage < t.master.leverage and t.leverage == max_leverage:
-        caps.append(f"capped by the client's max {max_leverage}x")
-    if t.contract.max_lever < t.master.leverage and t.leverage == t.contract.max_lever:
-        caps.append(f"capped by {symbol} max {t.contract.max_lever}x")
-    detail = ", ".join([f"master {t.master.leverage}x", *caps])
-    return f"set {symbol} {side} leverage to {t.leverage}x ({detail})"
-
-
 def _order_ops(
-    kind: str, step: str, t: CopyTarget, size: Decimal, margin_mode: str, leverage: int, reason: str
+    kind: str, step: str, t: CopyTarget, size: Decimal, margin_mode: str, leverage: int, reason: str,
+    setting: str = "",
 ) -> list[Operation]:
     """One market order, or several when the size exceeds the contract's maxMarketOrderQty."""
     symbol, side = t.key
@@ -394,7 +380,7 @@ def _order_ops(
         Operation(
             kind, symbol, side, size=part, margin_mode=margin_mode, leverage=leverage,
             step=step if index == 1 else f"{step}{index}",
-            reason=reason if count == 1 else f"{reason} [order {index}/{count}]",
+            reason=reason if count == 1 else f"{reason} [order {index}/{count}]", setting=setting,
         )
         for index, part in enumerate(parts, 1)
     ]

@@ -32,6 +32,7 @@ class AccountOutcome:
     acted: bool = True  # False: nothing was sent (in sync, skips only, preview)
     learnt_uid: str | None = None
     intent_updates: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)  # preview only: the client's settings in words
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape used by the API."""
@@ -41,6 +42,8 @@ class AccountOutcome:
         }
         if self.operations:
             body["operations"] = self.operations
+        if self.settings:
+            body["settings"] = self.settings
         return body
 
 
@@ -257,7 +260,8 @@ def _create_link(item: _Write) -> None:
         link = PositionLink(account_id=item.account_id, symbol=item.symbol, hold_side=item.hold_side)
         db.session.add(link)
     fresh = {"opened": False, "ended_at": None, "tp_order_id": None, "sl_order_id": None, "uid": None,
-             "master_size": None, "master_entry": None, "master_opened_ms": None, **item.fields}
+             "master_size": None, "master_entry": None, "master_opened_ms": None, "tpsl_mode": "follow",
+             "tp_pct": None, "sl_pct": None, **item.fields}
     for name, value in fresh.items():
         setattr(link, name, value)
     link.generation = account.link_seq

@@ -5,8 +5,11 @@ from decimal import ROUND_CEILING, ROUND_UP, Decimal, localcontext
 
 from app.bitget.models import Contract, Position
 from app.replication.state import (
+    LEVERAGE_FIXED,
     SIZING_EQUITY_RATIO,
     SIZING_FIXED_MARGIN,
+    SIZING_FIXED_NOTIONAL,
+    SIZING_FIXED_QUANTITY,
     SIZING_MODES,
     SIZING_MULTIPLIER,
     ClientSettings,
@@ -26,20 +29,42 @@ def fmt_decimal(value: Decimal, places: int | None = None) -> str:
 
 
 def sizing_problem(
-    settings: ClientSettings, master_equity: Decimal, client_equity: Decimal, mark: Decimal | None
+    settings: ClientSettings, master_equity: Decimal, client_equity: Decimal, mark: Decimal | None,
+    symbol: str = "",
 ) -> str | None:
-    """Why no sizing factor can be computed for a new copy (None when one can)."""
+    """Why no sizing factor can be computed for a new copy on `symbol` (None when one can)."""
     mode = settings.sizing_mode
     if mode not in SIZING_MODES:
         return f"unknown sizing mode {mode!r}"
-    if settings.sizing_value <= 0:
+    if mode == SIZING_FIXED_QUANTITY:
+        quantity = settings.fixed_quantity_for(symbol)
+        if quantity is None:
+            return f"{symbol} has no fixed quantity in this client's settings: not copied"
+        if quantity <= 0:
+            return f"the fixed quantity {fmt_decimal(quantity)} for {symbol} is not positive"
+    elif settings.sizing_value <= 0:
         return f"sizing value {fmt_decimal(settings.sizing_value)} is not positive"
     if client_equity <= 0:
         return f"client equity is {fmt_decimal(client_equity)} USDT: cannot size a copy"
     if mode == SIZING_EQUITY_RATIO and master_equity <= 0:
         return f"master equity is {fmt_decimal(master_equity)} USDT: cannot compute the equity ratio"
-    if mode == SIZING_FIXED_MARGIN and (mark is None or mark <= 0):
-        return "no mark price: cannot size a fixed-margin copy"
+    if mode in (SIZING_FIXED_MARGIN, SIZING_FIXED_NOTIONAL) and (mark is None or mark <= 0):
+        return f"no mark price: cannot size a {mode.replace('_', '-')} copy"
+    return None
+
+
+def fixed_copy_size(settings: ClientSettings, symbol: str, mark: Decimal | None, leverage: int) -> Decimal | None:
+    """The exact (unrounded) size of a new copy in a mode that fixes the copy's own size, else None."""
+    mode = settings.sizing_mode
+    if mode == SIZING_FIXED_QUANTITY:
+        return settings.fixed_quantity_for(symbol)
+    if mark is None or mark <= 0:
+        return None
+    if mode == SIZING_FIXED_NOTIONAL:
+        return settings.sizing_value / mark
+    if mode == SIZING_FIXED_MARGIN:
+        # margin = notional / leverage, so sizing_value USDT of margin buys sizing_value * leverage / mark
+        return settings.sizing_value * max(leverage, 1) / mark
     return None
 
 
@@ -50,9 +75,15 @@ def sizing_factor(
     master_position: Position,
     mark: Decimal | None,
     leverage: int,
+    contract: Contract | None = None,
 ) -> Decimal | None:
-    """Client size per unit of master size for a new copy (None when it cannot be sized)."""
-    if sizing_problem(settings, master_equity, client_equity, mark) or master_position.total <= 0:
+    """Client size per unit of master size for a new copy (None when it cannot be sized).
+
+    With the contract, a mode that fixes the copy's own size gets the factor that reproduces that size
+    floored to the step exactly (0.01 / 0.03 x 0.03 must not floor to 0.009).
+    """
+    symbol = master_position.symbol
+    if sizing_problem(settings, master_equity, client_equity, mark, symbol) or master_position.total <= 0:
         return None
     mode = settings.sizing_mode
     if mode == SIZING_MULTIPLIER:
@@ -60,15 +91,41 @@ def sizing_factor(
     elif mode == SIZING_EQUITY_RATIO:
         factor = client_equity / master_equity * settings.sizing_value
     else:
-        assert mark is not None
-        # margin = notional / leverage, so sizing_value USDT of margin buys sizing_value * leverage / mark
-        factor = settings.sizing_value * max(leverage, 1) / mark / master_position.total
+        exact = fixed_copy_size(settings, symbol, mark, leverage)
+        assert exact is not None
+        size = contract.round_size_down(exact) if contract is not None else ZERO
+        if size > 0:
+            assert contract is not None
+            return link_factor_for(size, master_position.total, contract)
+        factor = exact / master_position.total
     return factor if factor > 0 else None
 
 
+def sizing_source(settings: ClientSettings, symbol: str, master_equity: Decimal, client_equity: Decimal,
+                  mark: Decimal | None, leverage: int) -> str:
+    """Which sizing setting produced a new copy's size, in words (for the preview)."""
+    mode = settings.sizing_mode
+    value = fmt_decimal(settings.sizing_value)
+    if mode == SIZING_EQUITY_RATIO:
+        return (f"sizing equity ratio: client {fmt_decimal(client_equity, 2)} / master "
+                f"{fmt_decimal(master_equity, 2)} USDT x {value}")
+    if mode == SIZING_MULTIPLIER:
+        return f"sizing multiplier: {value} x the master's size"
+    if mode == SIZING_FIXED_QUANTITY:
+        quantity = settings.fixed_quantity_for(symbol)
+        return f"sizing fixed quantity: {fmt_decimal(quantity) if quantity is not None else '-'} {symbol}"
+    at_mark = f" at mark {fmt_decimal(mark)}" if mark is not None else ""
+    if mode == SIZING_FIXED_NOTIONAL:
+        return f"sizing fixed notional: {value} USDT{at_mark}"
+    return f"sizing fixed margin: {value} USDT at {leverage}x{at_mark}"
+
+
 def effective_leverage(master_leverage: int, settings: ClientSettings, contract: Contract) -> int:
-    """The master's leverage capped by the client's limit and the contract's maxLever."""
-    caps = [master_leverage, contract.max_lever]
+    """The leverage of a new copy: the master's (or the client's fixed one), capped by max_leverage and maxLever."""
+    wanted = master_leverage
+    if settings.leverage_mode == LEVERAGE_FIXED and settings.fixed_leverage is not None:
+        wanted = settings.fixed_leverage
+    caps = [wanted, contract.max_lever]
     if settings.max_leverage is not None:
         caps.append(settings.max_leverage)
     return max(min(caps), contract.min_lever, 1)
@@ -82,6 +139,11 @@ def target_size(master_total: Decimal, factor: Decimal, contract: Contract) -> D
 def notional_cap_size(max_notional: Decimal, mark: Decimal, contract: Contract) -> Decimal:
     """The largest on-grid size whose notional at `mark` stays within max_notional."""
     return contract.round_size_down(max_notional / mark)
+
+
+def margin_cap_size(max_margin: Decimal, leverage: int, mark: Decimal, contract: Contract) -> Decimal:
+    """The largest on-grid size whose margin at `mark` and `leverage` stays within max_margin."""
+    return contract.round_size_down(max_margin * max(leverage, 1) / mark)
 
 
 def minimum_size(contract: Contract, mark: Decimal) -> Decimal:

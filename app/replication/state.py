@@ -38,7 +38,19 @@ LINK_SNAPSHOT = "snapshot"  # the copy reached its target: remember the master's
 SIZING_EQUITY_RATIO = "equity_ratio"
 SIZING_MULTIPLIER = "multiplier"
 SIZING_FIXED_MARGIN = "fixed_margin"
-SIZING_MODES = (SIZING_EQUITY_RATIO, SIZING_MULTIPLIER, SIZING_FIXED_MARGIN)
+SIZING_FIXED_QUANTITY = "fixed_quantity"  # a base-coin size per symbol
+SIZING_FIXED_NOTIONAL = "fixed_notional"  # sizing_value USDT of notional at the mark
+SIZING_MODES = (SIZING_EQUITY_RATIO, SIZING_MULTIPLIER, SIZING_FIXED_MARGIN, SIZING_FIXED_QUANTITY,
+                SIZING_FIXED_NOTIONAL)
+
+# Follower choices for how a new copy is opened (frozen on the copy once it is open)
+FOLLOW = "follow"  # do as the master
+LEVERAGE_FIXED = "fixed"
+LEVERAGE_MODES = (FOLLOW, LEVERAGE_FIXED)
+MARGIN_MODES = (FOLLOW, "crossed", "isolated")
+TPSL_OWN = "own"  # percentages of the client's own average entry
+TPSL_NONE = "none"  # the copier places and changes no TP/SL
+TPSL_MODES = (FOLLOW, TPSL_OWN, TPSL_NONE)
 
 # What to do when a size is below the contract minimum
 BELOW_MIN_SKIP = "skip"
@@ -77,6 +89,18 @@ class ClientSettings:
     round_up_max_factor: Decimal = Decimal(2)
     copy_existing: bool = False
     reenter_after_external_close: bool = False
+    leverage_mode: str = FOLLOW
+    fixed_leverage: int | None = None
+    margin_mode: str = FOLLOW
+    tpsl_mode: str = FOLLOW
+    tp_pct: Decimal | None = None
+    sl_pct: Decimal | None = None
+    fixed_quantities: tuple[tuple[str, Decimal], ...] = ()  # (symbol, base-coin size), for fixed_quantity
+    max_margin: Decimal | None = None
+
+    def fixed_quantity_for(self, symbol: str) -> Decimal | None:
+        """The fixed base-coin size set for a symbol (None: the symbol has no entry)."""
+        return next((size for sym, size in self.fixed_quantities if sym == symbol), None)
 
     def allows(self, symbol: str) -> bool:
         """True when the symbol may be opened or increased (an empty allow-list allows all)."""
@@ -99,6 +123,9 @@ class Link:
     master_entry: Decimal | None = None
     tp_order_id: str | None = None  # the TP/SL plans the copier placed itself
     sl_order_id: str | None = None
+    tpsl_mode: str = FOLLOW  # the client's TP/SL choice when the copy was opened (kept while it is open)
+    tp_pct: Decimal | None = None
+    sl_pct: Decimal | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -822,13 +822,19 @@
         r.operations.forEach(function (o) {
           list.appendChild(h("li", null, h("span", { class: "kind", text: o.kind.replace(/_/g, " ") }), " · ",
             h("span", { class: "mono", text: [o.symbol, o.hold_side, o.size].filter(Boolean).join(" ") }),
-            o.reason ? h("span", { class: "muted", text: " – " + o.reason }) : null));
+            o.reason ? h("span", { class: "muted", text: " – " + o.reason }) : null,
+            o.setting ? h("div", { class: "muted plan-setting", text: "from: " + o.setting }) : null));
         });
         cell.appendChild(list);
         var skipped = (r.message || "").split(" | skipped: ")[1];
         if (skipped) cell.appendChild(h("div", { class: "muted", text: "skipped: " + skipped }));
       } else {
         cell.textContent = r.message || "nothing to do";
+      }
+      if (r.settings) {
+        cell.appendChild(h("div", { class: "muted plan-settings", text: "Settings for new copies: sizing " +
+          r.settings.sizing + " · leverage " + r.settings.leverage + " · margin mode " + r.settings.margin_mode +
+          " · TP/SL " + r.settings.tpsl + " · caps " + r.settings.caps }));
       }
       body.appendChild(h("tr", { class: "result-" + r.status }, h("td", { class: "symbol", text: r.account_name }),
         h("td", null, statusChip(r.status === "ok" && !(r.operations || []).length ? "in_sync" : r.status,

@@ -46,7 +46,8 @@ def apply_plan(
             assert key not in links and change.factor is not None and change.factor > 0
             links[key] = Link(change.symbol, change.hold_side, change.factor, created_ms=9_999,
                               master_size=change.master_size, master_entry=change.master_entry,
-                              master_opened_ms=change.master_opened_ms)
+                              master_opened_ms=change.master_opened_ms, tpsl_mode=change.tpsl_mode,
+                              tp_pct=change.tp_pct, sl_pct=change.sl_pct)
         elif change.action == "end":
             links[key] = replace(links[key], ended_ms=change.ended_ms)
         elif change.action == "confirm":
@@ -101,7 +102,10 @@ def _open(account: _Account, op: Operation) -> None:
         assert not others, f"one-way open {op.key} would net against {others}"
     existing = account.positions.get(op.key)
     if existing is not None:
-        account.positions[op.key] = replace(existing, total=existing.total + op.size)
+        # a market order fills at the mark, so the average entry moves towards it
+        total = existing.total + op.size
+        entry = (existing.total * existing.open_price_avg + op.size * mark) / total
+        account.positions[op.key] = replace(existing, total=total, open_price_avg=entry)
         return
     known = account.settings.get(op.symbol)
     locked = account.on_symbol(op.symbol)

@@ -60,9 +60,11 @@ def master_states(draw: st.DrawFn, marks: dict[str, Decimal]) -> MasterState:
 @st.composite
 def client_settings(draw: st.DrawFn) -> ClientSettings:
     """Random copy rules, risk limits included."""
-    mode = draw(st.sampled_from(["equity_ratio", "multiplier", "fixed_margin"]))
+    mode = draw(st.sampled_from(["equity_ratio", "multiplier", "fixed_margin", "fixed_notional", "fixed_quantity"]))
     value = {"equity_ratio": [D("0.5"), D("1"), D("3")], "multiplier": [D("0.01"), D("0.6"), D("2")],
-             "fixed_margin": [D("1"), D("50"), D("1000")]}[mode]
+             "fixed_margin": [D("1"), D("50"), D("1000")], "fixed_notional": [D("3"), D("700"), D("20000")],
+             "fixed_quantity": [D("1")]}[mode]
+    tpsl_mode = draw(st.sampled_from(["follow", "own", "none"]))
     return ClientSettings(
         sizing_mode=mode,
         sizing_value=draw(st.sampled_from(value)),
@@ -75,6 +77,15 @@ def client_settings(draw: st.DrawFn) -> ClientSettings:
         below_min_rule=draw(st.sampled_from(["skip", "round_up"])),
         round_up_max_factor=draw(st.sampled_from([D("1"), D("2"), D("50")])),
         copy_existing=draw(st.booleans()),
+        leverage_mode=draw(st.sampled_from(["follow", "fixed"])),
+        fixed_leverage=draw(st.sampled_from([1, 7, 125])),
+        margin_mode=draw(st.sampled_from(["follow", "crossed", "isolated"])),
+        tpsl_mode=tpsl_mode,
+        tp_pct=draw(st.sampled_from([None, D("0"), D("1.5"), D("50")])) if tpsl_mode == "own" else None,
+        sl_pct=draw(st.sampled_from([None, D("2"), D("30")])) if tpsl_mode == "own" else None,
+        fixed_quantities=draw(st.sampled_from([(), (("BTCUSDT", D("0.003")),),
+                                               (("BTCUSDT", D("0.0001")), ("ETHUSDT", D("2")))])),
+        max_margin=draw(st.sampled_from([None, D("5"), D("400")])),
     )
 
 
@@ -112,8 +123,11 @@ def client_states(draw: st.DrawFn, marks: dict[str, Decimal], fresh: bool = Fals
                 factor = draw(st.sampled_from([D("0.1"), D("0.5"), D("0.6"), D("1"), D("0.0004")]))
                 # the copier placed the copy's TP/SL itself, or the client set its own by hand
                 own = position is not None and draw(st.booleans())
+                tpsl_mode = draw(st.sampled_from(["follow", "follow", "own", "none"]))
                 links.append(Link(
                     symbol, side, factor, created_ms=1_500, opened=draw(st.sampled_from([True, True, False])),
+                    tpsl_mode=tpsl_mode, tp_pct=D("3") if tpsl_mode == "own" else None,
+                    sl_pct=D("1") if tpsl_mode == "own" else None,
                     tp_order_id=position.take_profit_id if own else None,
                     sl_order_id=position.stop_loss_id if own else None,
                 ))
@@ -177,6 +191,21 @@ def _check_order(plan: ClientPlan) -> None:
         assert max(i for i, k in enumerate(kinds) if k == "close") < kinds.index("open")
 
 
+def _check_follower_settings(before: ClientState, plan: ClientPlan, after: ClientState) -> None:
+    """No TP/SL request for a copy under "none"; a new copy within max margin at the leverage it opens with."""
+    modes = {link.key: link.tpsl_mode for link in after.links}
+    for op in plan.operations:
+        if op.kind in ("place_tpsl", "modify_tpsl", "cancel_tpsl"):
+            assert modes.get(op.key) != "none", f"a TP/SL request for {op.key}, a copy under tpsl_mode none"
+    max_margin = before.settings.max_margin
+    held_before = {p.key for p in before.positions}
+    for position in after.positions:
+        if max_margin is not None and position.key not in held_before:
+            opened = sum((op.size for op in plan.operations if op.kind == "open" and op.key == position.key), D(0))
+            leverage = next(op.leverage for op in plan.operations if op.kind == "open" and op.key == position.key)
+            assert opened * position.mark_price / leverage <= max_margin, f"{position.key} above max margin"
+
+
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_apply_then_replan_reaches_targets_and_is_idempotent(
@@ -205,6 +234,7 @@ def _check_apply_and_replan(master: MasterState, client: ClientState, marks: dic
         assert plan.is_empty and sorted(after.positions, key=_key) == sorted(client.positions, key=_key)
         return
     _check_targets(master, client, after, again)
+    _check_follower_settings(client, plan, after)
     limit = client.settings.max_open_positions
     if limit is not None:
         assert len(after.positions) <= max(limit, len(client.positions))

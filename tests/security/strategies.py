@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 # the account fields the API and the forms know (tests/web covers each one's rules; here they are the schema)
 STRING_CHOICES = {
     "role": ("master", "client"),
-    "sizing_mode": ("equity_ratio", "multiplier", "fixed_margin"),
+    "sizing_mode": ("equity_ratio", "multiplier", "fixed_margin", "fixed_quantity", "fixed_notional"),
+    "leverage_mode": ("follow", "fixed"),
+    "margin_mode": ("follow", "crossed", "isolated"),
+    "tpsl_mode": ("follow", "own", "none"),
     "loss_action": ("close_only", "close_all_pause"),
     "below_min_rule": ("skip", "round_up"),
 }
@@ -18,9 +21,11 @@ CREDENTIALS = ("api_key", "api_secret", "passphrase")
 BOOLS = ("demo", "enabled", "paused", "copy_existing")
 REQUIRED_NUMBERS = ("sizing_value", "round_up_max_factor")
 OPTIONAL_NUMBERS = ("max_leverage", "max_notional", "max_open_positions", "daily_loss_limit", "drawdown_limit_pct",
-                    "slippage_pct")
+                    "slippage_pct", "fixed_leverage", "tp_pct", "sl_pct", "max_margin")
 NUMBERS = REQUIRED_NUMBERS + OPTIONAL_NUMBERS
-KNOWN = ("name", "allowed_symbols", *STRING_CHOICES, *CREDENTIALS, *BOOLS, *NUMBERS)
+KNOWN = ("name", "allowed_symbols", "fixed_quantities", *STRING_CHOICES, *CREDENTIALS, *BOOLS, *NUMBERS)
+BAD_QUANTITY_TEXT = ["BTCUSDT", "BTC-USDT=1", "BTCUSDT=-1", "BTCUSDT=abc", "BTCUSDT=0", "=1", "💥=1",
+                     "BTCUSDT=1e400", "BTCUSDT=NaN"]
 FLAGS = ("verify",)  # not a field: a JSON account write's "check the keys first" switch
 
 TRICKY_TEXT = ["", " ", "0", "-1", "1e400", "-1e400", "NaN", "Infinity", "1_000", "0x10", "１２", "٣", "²", "\x00",
@@ -77,6 +82,11 @@ def bad_json_value(field: str, *, creating: bool) -> st.SearchStrategy:
         return st.one_of(st.booleans(), st.integers(), st.floats(), st.dictionaries(st.text(max_size=3), scalars),
                          st.lists(non_strings, min_size=1, max_size=2),
                          st.sampled_from(["BTC-USDT", "BTC/USDT", "💥", "x" * 31, "<b>", "BTC;DROP"]))
+    if field == "fixed_quantities":  # an object of symbol -> positive size, or null
+        return st.one_of(st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
+                         st.lists(scalars, max_size=2),
+                         st.sampled_from([{"BTC-USDT": "1"}, {"BTCUSDT": "-1"}, {"BTCUSDT": "NaN"}, {"BTCUSDT": None},
+                                          {"BTCUSDT": [1]}, {"BTCUSDT": True}, {"": "1"}, {"BTCUSDT": "0"}]))
     raise KeyError(field)
 
 
@@ -98,6 +108,8 @@ def bad_form_value(field: str, *, creating: bool) -> st.SearchStrategy:
         return st.one_of(*options)
     if field == "allowed_symbols":
         return st.sampled_from(["BTC-USDT", "BTC/USDT", "💥", "x" * 31, "<b>", "BTC;DROP"])
+    if field == "fixed_quantities":
+        return st.sampled_from(BAD_QUANTITY_TEXT)
     raise KeyError(field)
 
 
