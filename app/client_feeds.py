@@ -2,10 +2,12 @@
 
 Up to WS_CLIENT_LIMIT enabled clients (lowest ids first; Bitget allows 100 connections per IP, the master
 takes one) get a connection subscribed to `positions`, `orders-algo` and `account`. Each push replaces the
-client's cached positions (with their position TP/SL), so the dashboard and the drift check see it without
-a REST read, and the paced refresh skips that client's all-position read (it still reads the account, for
-equity with unrealized PnL, and the fills, for loss protection and performance). Runs still read every
-client's positions fresh over REST before they act.
+client's cached positions (with their position TP/SL), so the dashboard shows it without waiting for a REST
+read. A push never makes the cache look fresher than it is: the paced REST refresh still reads every client
+(positions, account, fills) and stamps the view with the time its reads left, and runs read every client's
+positions over REST before they act. (Sparing the all-position read for streamed clients was tried and
+dropped: a refresh that reused positions the run had written before its own fill could leave a copy that
+the master closed looking in sync for good.)
 """
 from __future__ import annotations
 
@@ -105,7 +107,7 @@ class ClientStreams:
         self._lock = threading.Lock()
 
     def live_ids(self) -> set[int]:
-        """Clients whose positions the stream keeps current (the refresh skips their all-position read)."""
+        """Clients whose positions the stream keeps current."""
         with self._lock:
             return {i for i, s in self._streams.items() if s.live and s.book.state() is not None}
 

@@ -24,8 +24,7 @@ class Defaults:
     # push); while it is down, every POLL_INTERVAL_SECONDS.
     RECONCILE_INTERVAL_SECONDS = 10.0
     # Clients with a private WebSocket of their own (lowest ids first; Bitget allows 100 per IP): their
-    # positions are pushed to the dashboard at once and the paced refresh skips their all-position read.
-    # 0 = none.
+    # positions (a stop of their own, a liquidation) are pushed to the dashboard at once. 0 = none.
     WS_CLIENT_LIMIT = 50
     CLIENT_REFRESH_SECONDS = 15.0
     SNAPSHOT_INTERVAL_SECONDS = 60.0

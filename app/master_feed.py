@@ -393,9 +393,9 @@ class MasterFeed:
             self._listen(conn, master["version"])
             return 0.0 if self._stopping.is_set() else self._backoff()
         except StreamLoginError as exc:
-            self.status.login_failed = True
             self._login_failures += 1
             self._down(f"{exc}; check the master's API key (classic account, not UTA)")
+            self.status.login_failed = True  # after the reason: whoever sees the flag sees why
             first, ceiling = LOGIN_RETRY_S
             return min(ceiling, first * 2 ** min(self._login_failures - 1, 6))
         except StreamError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -35,9 +36,7 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
         jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
         unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
-    streamed = app.extensions["client_streams"].live_ids()
-    outcomes = service.background.map(
-        as_priority(BACKGROUND, lambda job: refresh_one(app, *job, streamed=job[0] in streamed)), jobs)
+    outcomes = service.background.map(as_priority(BACKGROUND, lambda job: refresh_one(app, *job)), jobs)
     learn_uids(app, [o.item for o in outcomes if o.item[0] in unknown_uid and o.error is None and o.value])
     return sum(1 for o in outcomes if o.error is not None or o.value is False)
 
@@ -57,25 +56,26 @@ def learn_uids(app: Flask, jobs: Sequence[tuple[int, str, object]]) -> None:
         db.session.commit()
 
 
-def refresh_one(app: Flask, account_id: int, role: str, client, *, streamed: bool = False) -> bool:
+def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
     """Refresh one account's cached view; False (and the reason cached) when the exchange refused.
 
-    `streamed`: the client's own WebSocket keeps its positions current, so they are not read again.
+    The view is stamped with the time the reads were sent: a read that left before a run's orders filled
+    must not look newer than that run.
     """
     cache = app.extensions["state"]
     try:
-        view = cache.get(account_id) if streamed else None
-        positions = view.positions if view is not None else tuple(client.positions())
+        sent_at = time.time()
+        positions = tuple(client.positions())
         reader = FillReader(client)  # one read of the new fills, shared by loss protection and performance
         if role == "master":
             balance = client.usdt_account()
-            cache.record_success(account_id, positions=positions, equity=balance.equity, available=balance.available,
+            cache.record_success(account_id, read_at=sent_at, positions=positions, equity=balance.equity, available=balance.available,
                                  unrealized_pl=balance.unrealized_pl, margin_used=balance.margin_used)
             performance.track(app, account_id, reader, balance.equity, positions)
         else:
             info = client.account(PROBE_SYMBOL)
             margin_used = sum((p.margin_size for p in positions), start=Decimal(0))
-            cache.record_success(account_id, positions=positions, equity=info.equity, available=info.available,
+            cache.record_success(account_id, read_at=sent_at, positions=positions, equity=info.equity, available=info.available,
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
             cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
                 info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))

@@ -53,9 +53,14 @@ class StateCache:
             self._views[account_id] = view
             return view
 
-    def record_success(self, account_id: int, **changes: object) -> AccountView:
-        """A good read: store it and clear the error."""
-        return self.update(account_id, fetched_at=time.time(), error=None, error_at=None, auth_failed=False, **changes)
+    def record_success(self, account_id: int, *, read_at: float | None = None, **changes: object) -> AccountView:
+        """A good read: store it and clear the error.
+
+        `read_at` is when the read was sent (default now): a read sent before a run ended can hold facts from
+        before that run's orders, so its age is counted from the moment it left, not from when it came back.
+        """
+        return self.update(account_id, fetched_at=time.time() if read_at is None else read_at, error=None,
+                           error_at=None, auth_failed=False, **changes)
 
     def record_error(self, account_id: int, message: str, *, auth: bool = False) -> AccountView:
         """A failed read: keep the old numbers, remember why."""

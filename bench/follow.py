@@ -45,6 +45,7 @@ def run_mode(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[st
         sim.set_latency(args.latency_ms)
         env = {"FLASK_WS_ENABLED": "true", "FLASK_BITGET_WS_URL": ws_url} if mode == "ws" else \
             {"FLASK_WS_ENABLED": "false"}
+        env["FLASK_LOG_LEVEL"] = args.log_level
         server = CopierServer(sim.url, None, prefix=f"bench-follow-{mode}-", extra_env=env)
         try:
             server.api("POST", "/api/accounts", {"role": "master", "name": "f-master", "api_key": master["api_key"],
@@ -76,6 +77,18 @@ def run_mode(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[st
                 if len(got) < len(names):
                     print(f"  {mode} trial {trial + 1}: only {len(got)}/{len(names)} clients in time", file=sys.stderr)
                     print(server.tail(), file=sys.stderr)
+                    missing = sorted(names - set(got))
+                    print(f"  missing: {missing}", file=sys.stderr)
+                    if os.environ.get("FOLLOW_DEBUG"):
+                        for run in server.api("GET", "/api/runs")["runs"][:6]:
+                            detail = server.api("GET", f"/api/runs/{run['run_id']}")
+                            print("   run", run["run_id"], run["trigger"], run["status"], [
+                                (r["account_name"], r["status"], r["message"][:150]) for r in detail["results"]
+                                if r["account_name"] in missing], file=sys.stderr)
+                        rows = sim.http.get(sim.url + "/_sim/orders", params={"account": missing[0]}, timeout=10).json()
+                        print("   fills of", missing[0], [(r["ts"], r["tradeSide"], r["size"], r["clientOid"], r["source"])
+                                                         for r in rows], file=sys.stderr)
+                        sys.exit(3)
                     continue
                 delay = (max(got.values()) - master_ts) / 1000
                 first = first_client_request(sim, master_ts, names)
@@ -99,6 +112,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--modes", default="ws,poll")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--log-level", default="WARNING", help="the copier's log level (its log tail is printed on a miss)")
     args = parser.parse_args()
     info = machine()
     print(f"follow delay; {info['date']}, nproc={info['nproc']}, Python {info['python']}, "

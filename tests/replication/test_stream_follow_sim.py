@@ -155,7 +155,7 @@ def test_a_refused_login_falls_back_to_polling_with_the_reason_shown(tmp_path, s
             set_auto_follow(True)
         feed = application.extensions["master_feed"]
         feed.start()
-        wait_for(lambda: feed.status.login_failed, what="the refused login")
+        wait_for(lambda: feed.status.login_failed and feed.status.state == "down", what="the refused login")
         status = feed.status.to_json()
         assert status["state"] == "down" and not status["live"]
         assert "login refused: 30005" in status["text"] and status["text"].startswith("polling · WebSocket down")
@@ -200,9 +200,7 @@ def test_an_empty_push_that_rest_does_not_confirm_closes_nothing(stream_app, sim
     assert [p.key for p in live.book.state().positions] == [(BTC, "long")]  # and the book was repaired
 
 
-def test_a_client_stream_shows_the_clients_own_stop_at_once_and_spares_its_position_reads(stream_app, sim, live):
-    from app.refresh import refresh_accounts
-
+def test_a_client_stream_shows_the_clients_own_stop_at_once(stream_app, sim, live):
     streams = stream_app.extensions["client_streams"]
     streams.sync()
     try:
@@ -215,16 +213,31 @@ def test_a_client_stream_shows_the_clients_own_stop_at_once_and_spares_its_posit
             a_id = db.session.query(Account).filter_by(name="A").one().id
         cache = stream_app.extensions["state"]
         wait_for(lambda: [p.key for p in cache.get(a_id).positions] == [(BTC, "long")], what="the cache")
+        settle(live)
+        from app.tasks import wait_for_background
+
+        wait_for_background(stream_app)  # the refresh after the run is done: nothing else reads A now
+        fetched = cache.get(a_id).fetched_at
         sim.exchange.set_tpsl("A", BTC, "long", sl="79000")  # the client's own stop, set by hand
         sim.exchange.set_price(BTC, "78900")  # and it fires
         wait_for(lambda: cache.get(a_id).positions == (), what="the stop seen without a REST read")
-        key = sim.exchange.account("A").api_key
-        before = sim.stats.snapshot({}).get("by_key", {}).get(key, {}).get("paths", {}).get(
-            "/api/v2/mix/position/all-position", 0)
-        refresh_accounts(stream_app, [a_id])
-        after = sim.stats.snapshot({}).get("by_key", {}).get(key, {}).get("paths", {}).get(
-            "/api/v2/mix/position/all-position", 0)
-        assert after == before  # the stream has the positions: the paced refresh does not read them
+        assert cache.get(a_id).fetched_at == fetched  # a push shows the fact, it does not restamp the REST read
         assert stream_app.extensions["client_streams"].status()["live"] == 1
     finally:
         streams.stop()
+
+
+def test_a_refresh_is_as_old_as_the_moment_its_reads_left(stream_app, sim, live):
+    """A refresh that was sent before a run finished must not make the cache look newer than that run."""
+    from app.refresh import refresh_accounts
+
+    with stream_app.app_context():
+        from app.models import Account
+
+        a_id = db.session.query(Account).filter_by(name="A").one().id
+    sim.faults.configure({"/api/v2/mix/position/all-position": {"latency_ms": 400}})
+    before = time.time()
+    refresh_accounts(stream_app, [a_id])
+    sim.faults.configure(None)
+    view = stream_app.extensions["state"].get(a_id)
+    assert before <= view.fetched_at < before + 0.3  # stamped when it left, not when the slow answer came
