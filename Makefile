@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint chromium bench clean
+.PHONY: install run run-cluster test lint chromium services bench clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y python3-venv; }
@@ -20,13 +20,30 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) wsgi.py
 
+# The same dashboard on the celery engine: Redis, PostgreSQL, the web process and WORKERS shard workers.
+WORKERS ?= 2
+run-cluster: $(STAMP) services
+	$(PY) -m app.cluster.launch --workers $(WORKERS)
+
 # Browser tests drive Debian's chromium (never a downloaded browser).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
-test: $(STAMP) chromium
+# Redis and PostgreSQL from Debian: the tests start their own throwaway servers on loopback (tests/servers.py).
+services:
+	@{ command -v redis-server && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends redis-server postgresql; }
+
+# The database-touching tests, run a second time on PostgreSQL (COPIER_TEST_DB=postgresql): pages and API,
+# migrations, hostile input (PostgreSQL enforces lengths and integer ranges), restarts, replication runs.
+PG_TESTS := tests/test_postgres.py tests/web tests/security/test_hostile_input.py tests/security/test_access.py \
+	tests/reliability/test_kill_restart.py tests/reliability/test_concurrency.py \
+	tests/replication/test_service_sim.py tests/replication/test_engine_sim.py \
+	tests/replication/test_loss_protection_sim.py
+
+test: $(STAMP) chromium services
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
+	COPIER_TEST_DB=postgresql $(PY) -m pytest -n 2 --dist loadfile $(PG_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -59,10 +59,13 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'copier.db'}"
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    else:
+        # a server database (PostgreSQL) may close idle connections or restart: test each one before use
+        options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def ensure_secrets(app: Flask) -> None:

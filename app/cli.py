@@ -140,9 +140,37 @@ def rotate_vault_key() -> None:
         )
 
 
+@click.command("worker")
+@click.option("--shard", type=int, required=True, help="the shard this worker serves (0 .. CLUSTER_SHARDS-1)")
+@click.option("--loglevel", default="INFO", show_default=True)
+def shard_worker(shard: int, loglevel: str) -> None:
+    """Run one shard's worker (ENGINE=celery): it copies to that shard's clients from its own egress address."""
+    from .cluster.worker import run_worker
+
+    app = current_app._get_current_object()
+    if not 0 <= shard < int(app.config.get("CLUSTER_SHARDS", 2)):
+        raise click.BadParameter(f"there are {app.config.get('CLUSTER_SHARDS', 2)} shards (CLUSTER_SHARDS)",
+                                 param_hint="--shard")
+    try:
+        run_worker(app, shard, loglevel)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("rebalance-shards")
+def rebalance_shards() -> None:
+    """Spread the clients evenly over CLUSTER_SHARDS (run it with no replication running)."""
+    from .cluster.shards import rebalance
+
+    load = rebalance(current_app._get_current_object())
+    click.echo("clients per shard: " + ", ".join(f"{k}: {n}" for k, n in sorted(load.items())))
+
+
 def register_cli(app: Flask) -> None:
     """Attach the CLI commands."""
     app.cli.add_command(accounts_cli)
+    app.cli.add_command(shard_worker)
+    app.cli.add_command(rebalance_shards)
     app.cli.add_command(set_password)
     app.cli.add_command(rotate_vault_key)
     app.cli.add_command(backup_database)

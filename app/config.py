@@ -48,6 +48,17 @@ class Defaults:
     # The simulator enforces Bitget's rate limits (per UID and endpoint, 20/s public per IP, 6000/min per IP
     # with a 5-minute lockout); False serves every request (FLASK_SIM_RATE_LIMITS=false).
     SIM_RATE_LIMITS = True
+    # Scale-out: "local" fans out in this process; "celery" makes this process the coordinator of shard
+    # workers (`flask --app wsgi worker --shard K`) over Redis, with a shared database (PostgreSQL).
+    ENGINE = "local"
+    REDIS_URL: str | None = None
+    CLUSTER_SHARDS = 2
+    # a run waits this long for every shard; a shard that has not answered is reported failed by name
+    CLUSTER_DEADLINE_SECONDS = 60.0
+    # a task whose worker died unacknowledged goes to the next worker of its queue after this long
+    CLUSTER_REDELIVERY_SECONDS = 30.0
+    # the source address outgoing exchange connections bind to (one egress IP per shard worker)
+    EGRESS_SOURCE_ADDRESS: str | None = None
     # Executor: threads used to fan out to accounts (1 = the "loop over clients" baseline).
     EXECUTOR_MAX_WORKERS = 256
     # Process-wide cap on requests to the exchange (Bitget: 6000/min per IP, 5-minute lockout). Lower it when

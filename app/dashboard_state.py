@@ -56,6 +56,7 @@ def build_state(app: Flask) -> dict[str, Any]:
                    "failures": poller.failures, "pending": poller.pending, "last_changes": poller.last_changes},
         "budget": budget_status(app),
         "master_stream": app.extensions["master_feed"].status.to_json(),
+        "cluster": cluster_status(app),
         "master": {**master_row(master, master_view), "pnl": master_pnl} if master else None,
         "clients": clients,
         "sync_counts": sync_counts(clients),
@@ -64,6 +65,14 @@ def build_state(app: Flask) -> dict[str, Any]:
         "last_run": run_to_dict(last_run) if last_run else None,
         "banners": current_problems(app, accounts) + [b for b in [off_banner(app)] if b],
     }
+
+
+def cluster_status(app: Flask) -> dict[str, Any] | None:
+    """ENGINE=celery: each shard's heartbeat (alive, age, clients, egress, budget); None on the local engine."""
+    cluster = app.extensions["replication"].cluster
+    if cluster is None:
+        return None
+    return {"engine": "celery", "shards": cluster.shards()}
 
 
 def add_performance(master: Account | None, master_view: AccountView | None, clients: list[dict[str, Any]],

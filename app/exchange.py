@@ -25,7 +25,19 @@ CONTRACTS_TTL_SECONDS = 900.0
 PAGE_WAIT_SECONDS = 0.5  # a page view waits at most this long for contracts (the exchange may hang)
 
 
-def http_session(base_url: str) -> requests.Session | PooledTransport:
+class _SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter binding every connection to one source address (a proxy session's egress IP)."""
+
+    def __init__(self, source_address: str, **kwargs) -> None:
+        self._source = (source_address, 0)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
+def http_session(base_url: str, source_address: str | None = None) -> requests.Session | PooledTransport:
     """One account's keep-alive HTTP session, with the environment (proxy, CA bundle) read once.
 
     Without a proxy this is the lean PooledTransport: requests re-reads proxy variables and ~/.netrc and
@@ -35,9 +47,10 @@ def http_session(base_url: str) -> requests.Session | PooledTransport:
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
     proxies = requests.utils.get_environ_proxies(base_url)
     if not proxies:
-        return PooledTransport(maxsize=16, ca_certs=bundle)
+        return PooledTransport(maxsize=16, ca_certs=bundle, source_address=source_address)
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+    adapter = (_SourceAddressAdapter(source_address, pool_connections=4, pool_maxsize=16) if source_address
+               else requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.proxies.update(proxies)
@@ -51,8 +64,9 @@ class ExchangeGateway:
     """Hands out one long-lived BitgetClient (own session, own rate limiter) per account."""
 
     def __init__(self, base_url_provider, vault: Vault, *, timeout: float, ip_limit_per_minute: int | None,
-                 background_share: float = 0.3) -> None:
+                 background_share: float = 0.3, source_address: str | None = None) -> None:
         self._base_url_provider = base_url_provider
+        self.source_address = source_address  # EGRESS_SOURCE_ADDRESS: every connection leaves from it
         self._vault = vault
         self._timeout = timeout
         # one budget for every account this process serves: they all leave through the same IP
@@ -83,7 +97,8 @@ class ExchangeGateway:
         limit = app.config.get("BITGET_IP_LIMIT_PER_MINUTE")
         return cls(provider, app.extensions["vault"], timeout=float(app.config["BITGET_TIMEOUT_SECONDS"]),
                    ip_limit_per_minute=int(limit) if limit else None,
-                   background_share=float(app.config.get("BACKGROUND_BUDGET_SHARE", 0.3)))
+                   background_share=float(app.config.get("BACKGROUND_BUDGET_SHARE", 0.3)),
+                   source_address=app.config.get("EGRESS_SOURCE_ADDRESS") or None)
 
     @property
     def base_url(self) -> str:
@@ -123,7 +138,7 @@ class ExchangeGateway:
         return BitgetClient(
             credentials,
             base_url,
-            session=http_session(base_url),
+            session=http_session(base_url, self.source_address),
             clock=self._server_clock(),
             timeout=(3.05, self._timeout),
             rate_limiter=AccountRateLimiter(),

@@ -84,7 +84,8 @@ class Account(db.Model):
     __tablename__ = "account"
     __table_args__ = (
         # at most one master, enforced by the database
-        Index("uq_account_one_master", "role", unique=True, sqlite_where=text("role = 'master'")),
+        Index("uq_account_one_master", "role", unique=True, sqlite_where=text("role = 'master'"),
+              postgresql_where=text("role = 'master'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,6 +136,8 @@ class Account(db.Model):
     bitget_uid: Mapped[str | None] = mapped_column(String(32))
     # last link generation handed out: every new link gets the next one, so clientOids are never reused
     link_seq: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # ENGINE=celery: the shard whose worker serves this client (assigned once, moved by a rebalance)
+    shard: Mapped[int | None] = mapped_column(Integer)
 
     links: Mapped[list[PositionLink]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True

@@ -1,7 +1,9 @@
 """Shared fixtures: a simulator over real HTTP, an app on a temporary instance folder, a logged-in client."""
 from __future__ import annotations
 
+import os
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,12 @@ from app import create_app
 from app.accounts import service
 from app.sim.server import start_simulator
 from app.sim.variants import VARIANTS
+from tests import servers
+
+# COPIER_TEST_DB=postgresql: every app a test builds uses a fresh PostgreSQL database instead of SQLite
+POSTGRES_MODE = os.environ.get("COPIER_TEST_DB", "sqlite") == "postgresql"
+_test_postgres: list[servers.PostgresServer] = []  # this worker's cluster, once started in PostgreSQL mode
+_test_databases: dict[str, str] = {}  # test temp dir -> its database URL (a restarted app finds its data)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -56,8 +64,50 @@ def app_config(tmp_path, sim_url: str, **overrides: Any) -> dict[str, Any]:
         # never the real Telegram: a closed loopback port unless a test points it at its own receiver
         "TELEGRAM_API_URL": "http://127.0.0.1:9",
     }
+    if _test_postgres:
+        config["SQLALCHEMY_DATABASE_URI"] = database_for(tmp_path)
     config.update(overrides)
     return config
+
+
+def database_for(tmp_path: Path) -> str:
+    """The PostgreSQL database of this temp dir: created on first use, the same one for every app built on it."""
+    key = str(tmp_path)
+    if key not in _test_databases:
+        _test_databases[key] = _test_postgres[0].new_database()
+    return _test_databases[key]
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server of this worker's own on a free loopback port (no persistence); `.url` is db 0."""
+    server = start_or_fail(servers.start_redis)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL cluster of this worker's own on loopback; `.url` its copier_test db, `.new_database()` more."""
+    server = start_or_fail(servers.start_postgres)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=POSTGRES_MODE)
+def postgres_mode(request: pytest.FixtureRequest):
+    """In PostgreSQL mode, hand this worker's cluster to app_config (autouse only in that mode)."""
+    _test_postgres.append(request.getfixturevalue("postgres_server"))
+    yield _test_postgres[0]
+    _test_postgres.clear()
+
+
+def start_or_fail(start):
+    """Start a test server; a missing binary fails the test with the reason (never a silent skip)."""
+    try:
+        return start()
+    except servers.ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
@@ -84,6 +134,11 @@ def shutdown(application) -> None:
 
     wait_for_background(application)
     application.extensions["replication"].executor.shutdown()
+    if POSTGRES_MODE:
+        from app.extensions import db
+
+        with application.app_context():
+            db.engine.dispose()  # PostgreSQL counts connections: an ended test's pool holds none
 
 
 @pytest.fixture

@@ -48,12 +48,14 @@ class PooledTransport:
     classes so error mapping and retries stay exactly as they are.
     """
 
-    def __init__(self, *, maxsize: int = 16, ca_certs: str | None = None) -> None:
+    def __init__(self, *, maxsize: int = 16, ca_certs: str | None = None, source_address: str | None = None) -> None:
         import urllib3
 
         self._urllib3 = urllib3
+        extra = {"source_address": (source_address, 0)} if source_address else {}  # this worker's egress IP
         self._pools = urllib3.PoolManager(num_pools=4, maxsize=maxsize, block=False, retries=False,
-                                          cert_reqs="CERT_REQUIRED", ca_certs=ca_certs or requests.certs.where())
+                                          cert_reqs="CERT_REQUIRED", ca_certs=ca_certs or requests.certs.where(),
+                                          **extra)
         self._defaults = dict(requests.utils.default_headers())
         self._timeouts: dict[Any, Any] = {}
 

@@ -8,10 +8,11 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from sqlalchemy import text
 
 from ..budget_status import budget_status
-from ..dashboard_state import build_state
+from ..dashboard_state import build_state, cluster_status
 from ..extensions import db
 from ..models import Account
 from ..replication.runs import order_quality, query_runs, run_summary, runs_csv
+from . import MAX_DATABASE_ID
 
 bp = Blueprint("dashboard", __name__)
 ACTIONS = ("replicate", "tpsl", "sync", "close-all", "close-symbol")  # previews are not runs
@@ -57,6 +58,7 @@ def healthz():
         "request_budget": budget_status(current_app),
         "master_stream": current_app.extensions["master_feed"].status.to_json(),
         "client_streams": current_app.extensions["client_streams"].status(),
+        "cluster": cluster_status(current_app),
     }
     return jsonify(body), (200 if database == "ok" else 503)
 
@@ -70,7 +72,8 @@ def history_filters() -> dict:
     if args.get("status") in STATUSES:
         filters["status"] = args["status"]
     account = args.get("account") or ""
-    if account.isascii() and account.isdigit() and len(account) <= 18:  # "²" is a digit too; ids fit SQLite
+    # "²" is a digit too; an id beyond the id column's range matches nothing (and PostgreSQL refuses it)
+    if account.isascii() and account.isdigit() and len(account) <= 10 and int(account) <= MAX_DATABASE_ID:
         filters["account_id"] = int(account)
     for key, name in (("from", "date_from"), ("to", "date_to")):
         try:

@@ -88,7 +88,15 @@ class ReplicationService:
         # background reads wait for their share of the request budget: on threads of their own, so a burst of
         # them can never hold the workers an action needs
         self.background = AccountExecutor(min(32, int(app.config["EXECUTOR_MAX_WORKERS"])))
-        self.lock = ReplicationLock(Path(app.instance_path) / "replication.lock")
+        self.cluster = None  # ENGINE=celery: the coordinator's side of the shard workers (app.cluster)
+        if app.config.get("ENGINE", "local") == "celery":
+            from ..cluster.engine import ClusterEngine
+            from ..cluster.lock import RedisReplicationLock
+
+            self.cluster = ClusterEngine(app)
+            self.lock = RedisReplicationLock(app.config["REDIS_URL"])
+        else:
+            self.lock = ReplicationLock(Path(app.instance_path) / "replication.lock")
         self.links = LinkStore(app)
         self.health = ClientHealth()
         # per client: the master signature it was last reconciled to without failure, and when; until the
@@ -155,12 +163,14 @@ class ReplicationService:
             raise ValidationError("Add a master account first.")
         # the master's reads are in flight while the client jobs and the run row are prepared
         finish_master_read = None if master else self.begin_master_read(master_account)
-        jobs = self._client_jobs(account_ids)
+        jobs = self._client_jobs(account_ids) if self.cluster is None else []
         started = time.monotonic()
         # a preview sends nothing: it is not a run and is never stored (its report has no run_id)
         run = unsaved_run(action, trigger) if preview else start_run(action, trigger, detected_at=detected_at)
         try:
             master = master or finish_master_read()
+            if self.cluster is not None and flat_check is not None:
+                master = MasterState(equity=master.equity, positions=flat_check())  # the shards get facts only
             contracts = self.gateway.contracts()
         except BitgetError as exc:
             outcome = AccountOutcome(master_account.id, master_account.name, "failed",
@@ -170,12 +180,12 @@ class ReplicationService:
             return self.report(finish_run(run, [outcome], started))
         run_uid = run.uid  # read now: ORM attributes must not be loaded from worker threads
         _ = self.install  # and the install id, read from the database once
-        outcomes = self.executor.map(
-            lambda job: self._sync_client(job, master, contracts, run_uid, positions, tpsl, preview, detected_at,
-                                          flat_check),
-            jobs,
-        )
-        results = [o.value if o.error is None else self._crashed(o.item, o.error) for o in outcomes]
+        if self.cluster is not None:
+            results = self.cluster.fan_out(account_ids, master, run_uid, positions=positions, tpsl=tpsl,
+                                           preview=preview, detected_at=detected_at)
+        else:
+            results = self._run_jobs(jobs, master, contracts, run_uid, positions, tpsl, preview, detected_at,
+                                     flat_check)
         self._store_learnt_uids(results)
         with write_lock():
             store_intent_updates([u for r in results for u in r.intent_updates])
@@ -195,6 +205,35 @@ class ReplicationService:
             if self.app.config.get("MEASURE_FILLS", True):
                 measure_soon(self.app, run.id, sum(len(r.orders) for r in results))
         return self.report(run, results)
+
+    def _run_jobs(self, jobs: list[ClientJob], master: MasterState, contracts: dict[str, Contract], run_uid: str,
+                  positions: bool, tpsl: bool, preview: bool, detected_at: float | None,
+                  flat_check: Callable[[], tuple[Position, ...]] | None = None) -> list[AccountOutcome]:
+        """Every client's sync on this process's executor, each failure its own outcome."""
+        outcomes = self.executor.map(
+            lambda job: self._sync_client(job, master, contracts, run_uid, positions, tpsl, preview, detected_at,
+                                          flat_check),
+            jobs,
+        )
+        return [o.value if o.error is None else self._crashed(o.item, o.error) for o in outcomes]
+
+    def sync_accounts(self, account_ids: Sequence[int], master: MasterState, run_uid: str, *, positions: bool,
+                      tpsl: bool, preview: bool, detected_at: float | None) -> list[AccountOutcome]:
+        """A shard worker's part of a run: these accounts to this master snapshot; intents and uids stored here.
+
+        A redelivered task runs this again with the same run: the intents written before each order make the
+        repeat resolve the first attempt's orders by clientOid instead of placing them twice.
+        """
+        jobs = self._client_jobs(account_ids)
+        _ = self.install  # read from the database here: the executor's threads have no app context
+        results = self._run_jobs(jobs, master, self.gateway.contracts(), run_uid, positions, tpsl, preview,
+                                 detected_at)
+        self._store_learnt_uids(results)
+        with write_lock():
+            store_intent_updates([u for r in results for u in r.intent_updates])
+        for r in results:
+            r.learnt_uid, r.intent_updates = None, []
+        return results
 
     def _client_jobs(self, account_ids: Sequence[int] | None) -> list[ClientJob]:
         # links in one query, not one lazy load per account (hundreds of clients)

@@ -178,7 +178,39 @@
     var toggle = $("auto-follow");
     if (toggle && !toggle.dataset.pending) toggle.checked = !!state.auto_follow;
     renderSource();
+    renderShards();
     renderBudget();
+  }
+
+  function renderShards() {
+    var el = $("shards-status");
+    var c = state.cluster;
+    if (!el) return;
+    if (!c) { el.hidden = true; return; }
+    el.hidden = false;
+    var down = c.shards.filter(function (s) { return !s.alive; });
+    el.textContent = c.shards.length + " shards" + (down.length ? ", " + down.length + " down" : ", all alive");
+    el.className = down.length ? "neg" : "muted";
+    el.title = c.shards.map(function (s) {
+      var b = s.budget || {};
+      return "shard " + s.shard + ": " + (s.alive ? "alive" : "DOWN") + ", " + s.clients + " clients, " +
+        (s.last_heartbeat_age_s === null ? "no heartbeat" : "heartbeat " + s.last_heartbeat_age_s + " s ago") +
+        (s.egress ? ", egress " + s.egress : "") +
+        (b.requests_last_minute !== undefined ? ", " + b.requests_last_minute + " req/min" : "");
+    }).join("\n");
+    var rows = $("shards-rows");
+    if (!rows) return;
+    rows.textContent = "";
+    c.shards.forEach(function (s) {
+      var b = s.budget || {};
+      rows.appendChild(h("tr", { "data-shard": String(s.shard) },
+        h("td", { text: String(s.shard) }),
+        h("td", { class: s.alive ? "pos" : "neg", text: s.alive ? "alive" : "down" }),
+        h("td", { text: s.last_heartbeat_age_s === null ? "never" : s.last_heartbeat_age_s.toFixed(1) + " s ago" }),
+        h("td", { class: "num", text: String(s.clients) }),
+        h("td", { text: s.egress || "—" }),
+        h("td", { class: "num", text: b.requests_last_minute !== undefined ? String(b.requests_last_minute) : "—" })));
+    });
   }
 
   function renderSource() {

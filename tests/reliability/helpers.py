@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 BTC = "BTCUSDT"
 TABLES = ("account", "position_link", "run", "run_result", "setting", "snapshot")
@@ -21,15 +24,29 @@ def db_path(app) -> Path:
     return Path(str(app.config["SQLALCHEMY_DATABASE_URI"]).removeprefix("sqlite:///"))
 
 
+@contextmanager
+def separate_connection(app) -> Iterator[sa.Connection]:
+    """A connection of its own to the app's database (SQLite or PostgreSQL): it sees only what is committed."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def query_rows(app, sql: str) -> list[tuple]:
+    """The rows of one query, read with a separate connection."""
+    with separate_connection(app) as connection:
+        return [tuple(row) for row in connection.execute(sa.text(sql))]
+
+
 def dump_db(app, tables: tuple[str, ...] = TABLES) -> dict[str, list[tuple]]:
     """Every row of the given tables, read with a separate connection (what is really committed)."""
-    connection = sqlite3.connect(db_path(app))
-    try:
-        existing = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        return {t: sorted(connection.execute(f"SELECT * FROM {t}").fetchall(), key=repr)  # noqa: S608
+    with separate_connection(app) as connection:
+        existing = set(sa.inspect(connection).get_table_names())
+        return {t: sorted((tuple(row) for row in connection.execute(sa.text(f'SELECT * FROM "{t}"'))), key=repr)
                 for t in tables if t in existing}
-    finally:
-        connection.close()
 
 
 def held(sim, name: str) -> dict[tuple[str, str], Decimal]:

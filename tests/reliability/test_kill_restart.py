@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from cryptography.fernet import Fernet
 from app import create_app
 from tests.conftest import add_account, app_config
 
-from .helpers import BTC, db_path, free_port, held, max_held, wait_until
+from .helpers import BTC, free_port, held, max_held, query_rows, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ETH = "ETHUSDT"
@@ -95,21 +94,17 @@ def setup(tmp_path, sim):
            "COPIER_INSTANCE_PATH": str(tmp_path / "instance"), "FLASK_PORT": str(port), "FLASK_HOST": "127.0.0.1",
            "FLASK_SCHEDULER_ENABLED": "false", "FLASK_API_TOKEN": TOKEN, "FLASK_SECRET_KEY": secret_key,
            "FLASK_VAULT_KEY": vault_key, "FLASK_EXECUTOR_MAX_WORKERS": "4", "FLASK_BITGET_IP_LIMIT_PER_MINUTE": "0",
-           "FLASK_SIM_SEED_ACCOUNTS": "false"}
+           "FLASK_SIM_SEED_ACCOUNTS": "false", "FLASK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
     return app, targets, AppProcess(env, port, tmp_path / "app.log")
 
 
 def run_statuses(app) -> list[str]:
-    connection = sqlite3.connect(db_path(app))
-    try:
-        return [row[0] for row in connection.execute("SELECT status FROM run ORDER BY id")]
-    finally:
-        connection.close()
+    return [row[0] for row in query_rows(app, "SELECT status FROM run ORDER BY id")]
 
 
 def test_sigkill_mid_replication_then_restart_converges_without_duplicates(sim, setup):
     app, targets, process = setup
-    assert db_path(app).exists()
+    assert run_statuses(app) == []  # the database exists (SQLite file or PostgreSQL) before the process starts
     process.start()
     try:
         answers: list[object] = []
@@ -174,7 +169,8 @@ def test_sigkill_while_an_order_is_queued_at_the_exchange_never_doubles_it(tmp_p
            "COPIER_INSTANCE_PATH": str(tmp_path / "instance"), "FLASK_PORT": str(port), "FLASK_HOST": "127.0.0.1",
            "FLASK_SCHEDULER_ENABLED": "false", "FLASK_API_TOKEN": TOKEN, "FLASK_SECRET_KEY": secret_key,
            "FLASK_VAULT_KEY": vault_key, "FLASK_BITGET_IP_LIMIT_PER_MINUTE": "0", "FLASK_MEASURE_FILLS": "false",
-           "FLASK_SIM_SEED_ACCOUNTS": "false", "FLASK_BITGET_TIMEOUT_SECONDS": "30"}
+           "FLASK_SIM_SEED_ACCOUNTS": "false", "FLASK_BITGET_TIMEOUT_SECONDS": "30",
+           "FLASK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]}
     process = AppProcess(env, port, tmp_path / "app.log").start()
     try:
         threading.Thread(target=lambda: _quietly(process.api, "POST", "/api/replicate"), daemon=True).start()
@@ -206,8 +202,4 @@ def _quietly(fn, *args) -> None:
 
 
 def _rows(app, sql: str) -> list[tuple]:
-    connection = sqlite3.connect(db_path(app))
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
+    return query_rows(app, sql)

@@ -43,7 +43,8 @@ FORM_BOXES = ("demo", "enabled", "paused", "copy_existing")
 text_ids = st.text(alphabet=st.characters(exclude_characters="/\\?#%.", exclude_categories=["Cs"]), min_size=1,
                    max_size=12).filter(lambda s: not s.isdigit())
 bad_ids = st.one_of(st.integers(min_value=10_000, max_value=10**30), st.integers(max_value=-1), text_ids,
-                    st.sampled_from([2**63 - 1, 2**63, 2**64, 10**30, "9" * 40]))  # beyond SQLite's integers
+                    # beyond PostgreSQL's and SQLite's integers
+                    st.sampled_from([2**31 - 1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30, "9" * 40]))
 
 
 @pytest.fixture(scope="module")

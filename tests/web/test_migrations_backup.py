@@ -5,6 +5,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import upgrade
@@ -14,7 +15,7 @@ from app.extensions import db
 from app.migrations_runner import MIGRATIONS, migrate
 from app.models import Account, PositionLink, Run
 from app.vault import Vault
-from tests.conftest import app_config
+from tests.conftest import POSTGRES_MODE, app_config
 
 
 def old_database(path, vault: Vault) -> None:
@@ -105,6 +106,7 @@ def test_upgrade_to_0004_keeps_data_and_todays_behaviour(tmp_path, sim):
     app.extensions["replication"].executor.shutdown()
 
 
+@pytest.mark.skipif(POSTGRES_MODE, reason="`flask backup` is SQLite's online backup; PostgreSQL has pg_dump")
 def test_backup_writes_a_consistent_copy(app, sim):
     from tests.conftest import add_account
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.accounts import service
 from tests.conftest import sim_account
+from tests.reliability.helpers import TABLES, dump_db
 
 PAGES = ["/", "/accounts/", "/accounts/new", "/history", "/history.csv", "/settings", "/healthz"]
 API_GETS = ["/api/accounts", "/api/state", "/api/runs", "/api/equity", "/api/auto-follow"]
@@ -72,10 +73,9 @@ def test_no_secret_or_passphrase_leaks_anywhere(app, client, sim, caplog):
 
     wait_for_background(app)
 
-    db_file = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     log_file = Path(app.instance_path) / "logs" / "copier.log"
     haystacks = {
-        "database": db_file.read_bytes().decode("latin-1"),
+        "database": database_text(app),
         "log file": log_file.read_text(encoding="utf-8") if log_file.exists() else "",
         "captured logs": caplog.text,
         "responses": "\n".join(bodies),
@@ -85,3 +85,11 @@ def test_no_secret_or_passphrase_leaks_anywhere(app, client, sim, caplog):
     for where, text in haystacks.items():
         for marker in markers:
             assert marker not in text, f"secret leaked into {where}"
+
+
+def database_text(app) -> str:
+    """Everything the database holds: SQLite's file bytes (free pages too), else every row of every table."""
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).read_bytes().decode("latin-1")
+    return repr(dump_db(app, (*TABLES, "order_intent")))
