@@ -74,7 +74,9 @@ class ClusterEngine:
         """Each shard's last heartbeat: alive, when, clients, budget used (read from Redis)."""
         from ..extensions import db
         from ..models import Account
+        from .shards import assign_missing
 
+        assign_missing(self.app)  # a client added since the last run is counted where it will run
         counts = dict(db.session.query(Account.shard, db.func.count(Account.id)).filter_by(role="client")
                       .group_by(Account.shard).all())
         rows = []

@@ -75,6 +75,10 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def carry_over_once(instance: Path, database: str) -> None:
     """Migrate the cluster's database, and fill it from `make run`'s SQLite file the first time."""
     from app import create_app
@@ -98,24 +102,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="shards, one worker each (default 2)")
     parser.add_argument("--port", type=int, default=None, help="the dashboard's port (default PORT, 5000)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops the cluster cleanly too
     instance = Path(os.environ.get("COPIER_INSTANCE_PATH") or ROOT / "instance")
     folder = instance / "cluster"
     database = start_postgres(folder)
-    carry_over_once(instance, database)
-    redis_proc, redis_url = start_redis(folder)
-    env = {**os.environ, "FLASK_ENGINE": "celery", "FLASK_REDIS_URL": redis_url,
-           "FLASK_SQLALCHEMY_DATABASE_URI": database, "FLASK_CLUSTER_SHARDS": str(args.workers),
-           "COPIER_INSTANCE_PATH": str(instance)}
-    if args.port:
-        env["FLASK_PORT"] = str(args.port)
-    procs: list[subprocess.Popen] = [subprocess.Popen([sys.executable, "wsgi.py"], cwd=str(ROOT), env=env)]
-    time.sleep(3)  # the web process migrates the database (and starts the simulator in sim mode) first
-    for shard in range(args.workers):
-        worker_env = {**env, "FLASK_EGRESS_SOURCE_ADDRESS": f"127.0.0.{2 + shard}"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--shard",
-                                       str(shard)], cwd=str(ROOT), env=worker_env))
-    print(f"cluster: web + {args.workers} shard workers; Redis {redis_url}; PostgreSQL {database}", flush=True)
+    redis_proc: subprocess.Popen | None = None
+    procs: list[subprocess.Popen] = []
     try:
+        carry_over_once(instance, database)
+        redis_proc, redis_url = start_redis(folder)
+        env = {**os.environ, "FLASK_ENGINE": "celery", "FLASK_REDIS_URL": redis_url,
+               "FLASK_SQLALCHEMY_DATABASE_URI": database, "FLASK_CLUSTER_SHARDS": str(args.workers),
+               "COPIER_INSTANCE_PATH": str(instance)}
+        if args.port:
+            env["FLASK_PORT"] = str(args.port)
+        procs.append(subprocess.Popen([sys.executable, "wsgi.py"], cwd=str(ROOT), env=env))
+        time.sleep(3)  # the web process migrates the database (and starts the simulator in sim mode) first
+        for shard in range(args.workers):
+            worker_env = {**env, "FLASK_EGRESS_SOURCE_ADDRESS": f"127.0.0.{2 + shard}"}
+            procs.append(subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--shard",
+                                           str(shard)], cwd=str(ROOT), env=worker_env))
+        print(f"cluster: web + {args.workers} shard workers; Redis {redis_url}; PostgreSQL {database}", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         print("a process of the cluster ended: stopping the others", flush=True)
@@ -130,8 +137,9 @@ def main(argv: list[str] | None = None) -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        redis_proc.terminate()
-        redis_proc.wait(10)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
         stop_postgres(folder)
 
 
