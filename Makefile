@@ -23,7 +23,7 @@ run: $(STAMP)
 # The same dashboard on the celery engine: Redis, PostgreSQL, the web process and WORKERS shard workers.
 WORKERS ?= 2
 run-cluster: $(STAMP) services
-	$(PY) -m app.cluster.launch --workers $(WORKERS)
+	$(PY) -m app.engine.cluster.launch --workers $(WORKERS)
 
 # Browser tests drive Debian's chromium (never a downloaded browser).
 chromium:

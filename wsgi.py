@@ -4,6 +4,6 @@ from app import create_app
 app = create_app()
 
 if __name__ == "__main__":
-    from app.serve import serve
+    from app.web.serve import serve
 
     serve(app)

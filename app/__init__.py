@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask
 
 from .config import Defaults
-from .extensions import csrf, db
-from .instance_files import new_secret_key, read_or_create_secret
-from .vault import Vault, VaultError, new_key, parse_keys
+from .store.extensions import csrf, db
+from .store.instance_files import new_secret_key, read_or_create_secret
+from .store.vault import Vault, VaultError, new_key, parse_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,14 +34,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     init_database(app)
     check_vault(app)
-    from .exchange import ExchangeGateway
+    from .engine.exchange import ExchangeGateway
 
     app.extensions["gateway"] = ExchangeGateway.from_app(app)
     register_services(app)
     register_blueprints(app)
-    from .background import register_lazy_start
     from .cli import register_cli
-    from .security import register_security
+    from .feeds.background import register_lazy_start
+    from .web.security import register_security
 
     register_lazy_start(app)  # first, so even a redirected first request starts the poller
     register_security(app)
@@ -84,7 +84,7 @@ def ensure_secrets(app: Flask) -> None:
 
 def init_database(app: Flask) -> None:
     """Create or upgrade the schema (Alembic migrations)."""
-    from .migrations_runner import upgrade_database
+    from .store.migrations_runner import upgrade_database
 
     with app.app_context():
         upgrade_database(app)
@@ -92,7 +92,7 @@ def init_database(app: Flask) -> None:
 
 def check_vault(app: Flask) -> None:
     """Refuse to start, with a clear message, when the vault key cannot read the stored credentials."""
-    from .models import Account
+    from .store.models import Account
 
     with app.app_context():
         row = db.session.query(Account).order_by(Account.id).first()
@@ -106,12 +106,12 @@ def check_vault(app: Flask) -> None:
 
 def register_services(app: Flask) -> None:
     """State cache, replication service and master poller (the poller is only scheduled by start_background)."""
-    from .client_feeds import ClientStreams
-    from .master_feed import Follower, MasterBook, MasterFeed
-    from .poller import MasterPoller
-    from .refresh_pacer import RefreshPacer
-    from .replication.service import ReplicationService
-    from .state import StateCache
+    from .engine.replication.service import ReplicationService
+    from .feeds.client_feeds import ClientStreams
+    from .feeds.master_feed import Follower, MasterBook, MasterFeed
+    from .feeds.poller import MasterPoller
+    from .feeds.refresh_pacer import RefreshPacer
+    from .store.state import StateCache
 
     app.extensions["state"] = StateCache()
     app.extensions["replication"] = ReplicationService(app)
@@ -125,7 +125,7 @@ def register_services(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Attach the web and API blueprints."""
-    from .blueprints import DatabaseIdConverter, accounts, actions, api, auth, dashboard
+    from .web.blueprints import DatabaseIdConverter, accounts, actions, api, auth, dashboard
 
     app.url_map.converters["int"] = DatabaseIdConverter  # before the routes are added
     for module in (auth, dashboard, accounts, actions, api):

@@ -10,11 +10,11 @@ from flask.cli import AppGroup, with_appcontext
 from .accounts import service
 from .accounts.validation import SIZING_MODES, has_surrogates
 from .errors import CopierError
-from .extensions import db
-from .instance_files import write_secret
-from .models import Account
-from .security import password_problem, set_operator_password
-from .vault import Vault, new_key
+from .store.extensions import db
+from .store.instance_files import write_secret
+from .store.models import Account
+from .store.vault import Vault, new_key
+from .web.security import password_problem, set_operator_password
 
 accounts_cli = AppGroup("accounts", help="Manage the master and client accounts.")
 
@@ -145,7 +145,7 @@ def rotate_vault_key() -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def shard_worker(shard: int, loglevel: str) -> None:
     """Run one shard's worker (ENGINE=celery): it copies to that shard's clients from its own egress address."""
-    from .cluster.worker import run_worker
+    from .engine.cluster.worker import run_worker
 
     app = current_app._get_current_object()
     if not 0 <= shard < int(app.config.get("CLUSTER_SHARDS", 2)):
@@ -160,7 +160,7 @@ def shard_worker(shard: int, loglevel: str) -> None:
 @click.command("rebalance-shards")
 def rebalance_shards() -> None:
     """Spread the clients evenly over CLUSTER_SHARDS (run it with no replication running)."""
-    from .cluster.shards import rebalance
+    from .engine.cluster.shards import rebalance
 
     load = rebalance(current_app._get_current_object())
     click.echo("clients per shard: " + ", ".join(f"{k}: {n}" for k, n in sorted(load.items())))

@@ -88,7 +88,7 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
-    WTF_CSRF_CHECK_DEFAULT = False  # checked in app.security so bearer-token API calls can skip it
+    WTF_CSRF_CHECK_DEFAULT = False  # checked in app.web.security so bearer-token API calls can skip it
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     MAX_CONTENT_LENGTH = 1_000_000  # bytes; forms and JSON here are tiny
     LOG_LEVEL = "INFO"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import Flask
 
-from .models import get_setting
+from .store.models import get_setting
 
 log = logging.getLogger(__name__)
 EVENTS = ("run_summary", "failures", "skips", "watchdog", "loss_protection")
@@ -263,7 +263,7 @@ class Notifier:
             self.last[delivery.dest.kind] = record
         if self.app is not None:
             try:
-                from .models import set_setting
+                from .store.models import set_setting
 
                 with self.app.app_context():
                     set_setting(f"notify.last.{delivery.dest.kind}", json.dumps(record))

@@ -185,8 +185,8 @@ class SimRunner:
 def seed_demo_accounts(app: Flask) -> int:
     """On a first run in sim mode, create a master and three clients on the simulator and store them."""
     from .accounts import service
-    from .extensions import db
-    from .models import Account
+    from .store.extensions import db
+    from .store.models import Account
 
     runner: SimRunner = app.extensions["sim_runner"]
     runner.ensure_started()

@@ -260,7 +260,7 @@ class Copier:
 
     def warm(self) -> float:
         """What the running app does on start: read every account into the state cache (and the contracts)."""
-        from app.refresh import refresh_accounts
+        from app.feeds.refresh import refresh_accounts
 
         started = time.perf_counter()
         failed = refresh_accounts(self.app)
@@ -294,7 +294,7 @@ class Copier:
         """Stop this app's executor and drop its files."""
         self.settle()
         self.app.extensions["replication"].executor.shutdown()
-        from app.extensions import db
+        from app.store.extensions import db
 
         with self.app.app_context():
             db.session.remove()
@@ -311,13 +311,13 @@ class Followups:
     """
 
     def __init__(self) -> None:
-        import app.refresh as refresh_mod
+        import app.feeds.refresh as refresh_mod
 
         self.calls: list[tuple[str, Any]] = []
         self._patched: list[tuple[Any, str, Any]] = []
         self._patch(refresh_mod, "refresh_soon", lambda app, ids: self.calls.append(("refresh", app, list(ids))))
         try:
-            import app.replication.quality as quality
+            import app.engine.replication.quality as quality
         except ImportError:  # fill measurement not present in this version
             return
         self._patch(quality, "measure_soon", lambda app, run_id, orders=0: self.calls.append(("measure", app, run_id)))
@@ -329,14 +329,14 @@ class Followups:
 
     def run(self) -> None:
         """Do the held-back work now, synchronously."""
-        from app.refresh import refresh_accounts
+        from app.feeds.refresh import refresh_accounts
 
         calls, self.calls = self.calls, []
         for kind, app, arg in calls:
             if kind == "refresh":
                 refresh_accounts(app, arg)
             else:
-                from app.replication.quality import measure_run
+                from app.engine.replication.quality import measure_run
 
                 measure_run(app, arg)
 

@@ -41,8 +41,8 @@ TARGET_MS = 150.0
 
 def seed_history(copier: Copier, runs: int) -> None:
     """Older runs with one result per client, as weeks of auto-follow would leave them."""
-    from app.extensions import db
-    from app.models import Account, Run, RunResult, utcnow
+    from app.store.extensions import db
+    from app.store.models import Account, Run, RunResult, utcnow
 
     with copier.app.app_context():
         clients = db.session.query(Account).filter_by(role="client").all()
@@ -63,8 +63,8 @@ def login(copier: Copier):
     """A test client with an operator session (as a logged-in browser)."""
     from werkzeug.security import generate_password_hash
 
-    from app.models import set_setting
-    from app.security import PASSWORD_KEY
+    from app.store.models import set_setting
+    from app.web.security import PASSWORD_KEY
 
     with copier.app.app_context():
         set_setting(PASSWORD_KEY, generate_password_hash("bench password"))

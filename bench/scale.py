@@ -136,7 +136,7 @@ def store_accounts(app: Any, master: dict[str, Any], clients: list[dict[str, Any
     """Into the copier's database the product's way (validated, keys encrypted by its vault), then the Bitget
     uid and position mode a verified add records (the simulator's admin API knows them: no key check sent)."""
     from app.accounts import service
-    from app.extensions import db
+    from app.store.extensions import db
 
     with app.app_context():
         for role, creds in [("master", master)] + [("client", c) for c in clients]:
@@ -239,7 +239,7 @@ class HeldRefresh:
     """Hold back the refresh a run starts after answering (counted, not done)."""
 
     def __init__(self) -> None:
-        import app.refresh as refresh_mod
+        import app.feeds.refresh as refresh_mod
 
         self.module = refresh_mod
         self.original = refresh_mod.refresh_soon
@@ -255,7 +255,7 @@ class HeldRefresh:
 
 def timed_replicate(app: Any, timeout: float) -> tuple[dict[str, Any] | None, float, BaseException | None]:
     """replicate("bench") in a thread with an app context; (report or None when not done, seconds, error)."""
-    from app.extensions import db
+    from app.store.extensions import db
 
     box: dict[str, Any] = {}
 
@@ -324,7 +324,7 @@ def run_cluster(sim: SimProcess, servers: tuple[Any, Any], n: int, shards: int, 
     import redis as redis_lib
 
     from app import create_app
-    from app.extensions import db
+    from app.store.extensions import db
 
     redis_server, pg = servers
     fresh_sim(sim)
@@ -451,7 +451,7 @@ def logging_quiet() -> None:
 
 
 def close_app(app: Any) -> None:
-    from app.extensions import db
+    from app.store.extensions import db
 
     with contextlib.suppress(Exception):
         app.extensions["replication"].executor.shutdown()

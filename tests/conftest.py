@@ -130,12 +130,12 @@ def app(tmp_path, sim):
 
 def shutdown(application) -> None:
     """Let background tasks finish while the simulator is still up, then stop the pool."""
-    from app.tasks import wait_for_background
+    from app.engine.tasks import wait_for_background
 
     wait_for_background(application)
     application.extensions["replication"].executor.shutdown()
     if POSTGRES_MODE:
-        from app.extensions import db
+        from app.store.extensions import db
 
         with application.app_context():
             db.engine.dispose()  # PostgreSQL counts connections: an ended test's pool holds none
@@ -146,8 +146,8 @@ def client(app):
     """A test client with an operator session."""
     from werkzeug.security import generate_password_hash
 
-    from app.models import set_setting
-    from app.security import PASSWORD_KEY
+    from app.store.models import set_setting
+    from app.web.security import PASSWORD_KEY
 
     with app.app_context():
         set_setting(PASSWORD_KEY, generate_password_hash("correct horse battery"))

@@ -15,11 +15,11 @@ from ..bitget.client import BitgetClient, Credentials
 from ..bitget.errors import AuthError, BitgetError
 from ..bitget.models import KeyInfo, SymbolAccount
 from ..errors import ConflictError, ExchangeRefusedError, NotFoundError
-from ..extensions import db
 from ..logging_setup import redactor
-from ..models import Account, utcnow
-from ..serialize import balance_to_dict, position_to_dict
-from ..vault import mask
+from ..store.extensions import db
+from ..store.models import Account, utcnow
+from ..store.vault import mask
+from ..web.serialize import balance_to_dict, position_to_dict
 from .validation import CREDENTIAL_FIELDS, check_follower_settings, clean_account_input
 
 log = logging.getLogger(__name__)

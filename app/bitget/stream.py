@@ -2,7 +2,7 @@
 
 `PrivateConnection` does the protocol only: connect, log in (seconds timestamp, HMAC over
 "timestamp GET /user/verify"), subscribe with acks, text ping/pong, and hand over each push as a `Push`.
-Reconnecting, backoff and what a push means for copying live in app.master_feed.
+Reconnecting, backoff and what a push means for copying live in app.feeds.master_feed.
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from app.bitget.stream import (
     parse_position,
     subscribe_message,
 )
-from app.master_feed import FeedStatus, Follower, MasterBook, stream_url
-from app.replication.state import MasterState
+from app.engine.replication.state import MasterState
+from app.feeds.master_feed import FeedStatus, Follower, MasterBook, stream_url
 from tests.bitget.conftest import FIXTURES, load
 
 

@@ -42,8 +42,8 @@ def signed(amount: Decimal, unit: str = "") -> str:
 @pytest.fixture(scope="module")
 def ids(live):
     from app.accounts import service
-    from app.extensions import db
-    from app.models import Account
+    from app.store.extensions import db
+    from app.store.models import Account
 
     with live.app.app_context():
         for name in ("Master", "Alpha", "Beta"):
@@ -57,8 +57,8 @@ def ids(live):
 @pytest.fixture(scope="module")
 def runs(live, ids):
     """Open and close one copied position; returns the two run ids."""
-    from app.refresh import refresh_accounts
-    from app.tasks import wait_for_background
+    from app.engine.tasks import wait_for_background
+    from app.feeds.refresh import refresh_accounts
 
     app, ex = live.app, live.sim.exchange
     service = app.extensions["replication"]
@@ -66,9 +66,9 @@ def runs(live, ids):
     ex.open_position("Master", BTC, "long", "0.1", leverage=10)
     ex.set_price(BTC, "80100")  # the copies fill 0.125 % worse than the master's entry
     with app.app_context():  # auto-follow: the poller detects the new position and copies it
-        from app.extensions import db
-        from app.models import Run
-        from app.poller import set_auto_follow
+        from app.feeds.poller import set_auto_follow
+        from app.store.extensions import db
+        from app.store.models import Run
 
         set_auto_follow(True)
         app.extensions["poller"].tick()
@@ -113,8 +113,8 @@ def test_clients_show_realized_pnl_return_and_the_gap_to_the_master(page, live, 
 
 
 def test_the_chart_shows_returns_and_does_not_jump_when_a_client_is_added(page, live, ids):
-    from app.extensions import db
-    from app.models import Snapshot, utcnow
+    from app.store.extensions import db
+    from app.store.models import Snapshot, utcnow
 
     start = utcnow() - timedelta(hours=3)
     equities = [  # Beta's 2500 join at the third point: a sum of equity would jump by a third

@@ -260,10 +260,10 @@ def shoot(tab, path, width: int) -> None:
 
 def take_equity_history(live):
     """Real equity snapshots over the last hours while the prices move (backdated so the chart has a span)."""
-    from app.extensions import db
-    from app.models import Snapshot
-    from app.refresh import refresh_accounts
-    from app.snapshots import take_snapshots
+    from app.feeds.refresh import refresh_accounts
+    from app.feeds.snapshots import take_snapshots
+    from app.store.extensions import db
+    from app.store.models import Snapshot
 
     app, ex = live.app, live.sim.exchange
     steps = 24

@@ -17,9 +17,9 @@ CLIENTS = 200
 def crowd(live):
     """A master with a position and 200 clients whose balances the state cache already knows."""
     from app.accounts import service
-    from app.extensions import db
-    from app.models import Account
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
+    from app.store.extensions import db
+    from app.store.models import Account
 
     app, ex = live.app, live.sim.exchange
     ex.open_position("Master", "BTCUSDT", "long", "0.1", leverage=10)

@@ -24,7 +24,7 @@ def live(tmp_path_factory):
 
     from app import create_app
     from app.accounts import service
-    from app.poller import set_auto_follow
+    from app.feeds.poller import set_auto_follow
     from app.sim.server import start_simulator
 
     sim = start_simulator(port=0, price_walk=False)

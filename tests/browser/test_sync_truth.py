@@ -40,8 +40,8 @@ def shot(page, name: str, *, full_page: bool = True) -> None:
 def ids(live):
     """The copier's accounts (made through the service, as the form would), by name."""
     from app.accounts import service
-    from app.extensions import db
-    from app.models import Account
+    from app.store.extensions import db
+    from app.store.models import Account
 
     ex = live.sim.exchange
     ex.set_price(SOL, "140")
@@ -78,7 +78,7 @@ def post(page, live, path: str, body: dict | None = None) -> dict:
 
 
 def refresh(live) -> None:
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
 
     refresh_accounts(live.app)
 
@@ -180,9 +180,9 @@ def test_a_skipped_master_position_shows_not_copied_with_its_reason(page, live, 
 # ----- sizing -----------------------------------------------------------------------------------------
 def test_the_row_shows_the_sizing_factor_in_use(page, live, ids):
     page.goto(live.url + "/")
-    from app.extensions import db
-    from app.models import PositionLink
-    from app.replication.sizing import fmt_decimal
+    from app.engine.replication.sizing import fmt_decimal
+    from app.store.extensions import db
+    from app.store.models import PositionLink
 
     cache = live.app.extensions["state"]
     live_ratio = cache.get(ids["Alpha"]).equity / cache.get(ids["Master"]).equity
@@ -216,8 +216,8 @@ def test_the_account_form_explains_the_equity_ratio_and_shows_the_whole_mode(pag
 
 
 def live_id(live, name: str) -> int:
-    from app.extensions import db
-    from app.models import Account
+    from app.store.extensions import db
+    from app.store.models import Account
 
     with live.app.app_context():
         return db.session.query(Account).filter_by(name=name).one().id
@@ -367,8 +367,8 @@ def test_layout_at_1280_and_390(page, live, browser):
 # ----- last run -----------------------------------------------------------------------------------------
 def test_close_all_results_stay_until_a_run_does_something(page, live, ids):
     from app.accounts import service
-    from app.extensions import db
-    from app.models import Run
+    from app.store.extensions import db
+    from app.store.models import Run
 
     page.goto(live.url + "/")
     page.click("#btn-close-all")

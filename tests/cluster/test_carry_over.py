@@ -6,9 +6,9 @@ from cryptography.fernet import Fernet
 
 from app import create_app
 from app.accounts import service
-from app.cluster.carry_over import carry_over
-from app.extensions import db
-from app.models import Account, Run
+from app.engine.cluster.carry_over import carry_over
+from app.store.extensions import db
+from app.store.models import Account, Run
 from tests.conftest import app_config, sim_account
 
 

@@ -21,9 +21,9 @@ from cryptography.fernet import Fernet
 
 from app import create_app
 from app.accounts import service
-from app.extensions import db
-from app.models import Account
 from app.sim.server import start_simulator
+from app.store.extensions import db
+from app.store.models import Account
 from tests.conftest import app_config, shutdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ class Worker:
         self.shard = shard
         self.log_path = folder / f"worker{shard}.log"
         folder.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.log = open(self.log_path, "ab")  # noqa: SIM115  (a restarted worker appends)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--shard", str(shard), "--loglevel", "INFO"],
             cwd=str(ROOT), env={**env, "FLASK_EGRESS_SOURCE_ADDRESS": EGRESS[shard],

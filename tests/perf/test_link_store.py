@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import PositionLink
-from app.replication import recording
+from app.engine.replication import recording
+from app.store.extensions import db
+from app.store.models import PositionLink
 from tests.conftest import add_account
 
 
@@ -77,8 +77,8 @@ def test_a_failing_write_fails_alone_and_the_rest_of_its_batch_commits(app, sim)
 
 @pytest.mark.parametrize("workers", [1, 8])
 def test_master_read_is_started_early_and_equals_the_blocking_read(app, sim, workers):
-    from app.models import Account
-    from app.replication.executor import AccountExecutor
+    from app.engine.replication.executor import AccountExecutor
+    from app.store.models import Account
 
     add_account(app, sim, "Master", role="master", balance="10000")
     sim.exchange.open_position("Master", "BTCUSDT", "long", "0.1", leverage=10)

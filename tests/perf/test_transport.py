@@ -11,7 +11,7 @@ import requests
 
 from app.bitget.client import BitgetClient, Credentials, PooledTransport
 from app.bitget.errors import NetworkError
-from app.exchange import http_session
+from app.engine.exchange import http_session
 
 
 class Handler(BaseHTTPRequestHandler):

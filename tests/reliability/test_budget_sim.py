@@ -28,7 +28,7 @@ def refused(sim) -> int:
 
 
 def test_a_replicate_beside_busy_background_refreshes_is_never_refused(budgeted, sim):
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
 
     sim.exchange.set_price(BTC, "80000")
     add_account(budgeted, sim, "Master", role="master", balance="100000")
@@ -85,7 +85,7 @@ def test_an_ip_lockout_stops_every_request_and_is_shown_once(budgeted, sim, monk
     assert state["budget"]["lockout_until"] is not None
     health = budgeted.test_client().get("/healthz").json["request_budget"]
     assert health["lockout_until"] is not None and health["rate_limited_answers"] >= 1
-    from app.watchdog import Watchdog
+    from app.feeds.watchdog import Watchdog
 
     watchdog = Watchdog()
     appeared, _ = watchdog.check(budgeted)

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import Run
+from app.store.extensions import db
+from app.store.models import Run
 from tests.conftest import add_account, operator_client
 
 from .helpers import BTC, held, max_held
@@ -127,7 +127,7 @@ def test_button_api_and_poller_together_never_overlap(app, client, sim, watched)
 
 
 def test_an_operator_gets_already_running_once_the_wait_is_over(app, client, sim, watched, monkeypatch):
-    from app.replication import service as service_module
+    from app.engine.replication import service as service_module
 
     monkeypatch.setattr(service_module, "OPERATOR_WAIT_SECONDS", 0.2)
     replication = app.extensions["replication"]

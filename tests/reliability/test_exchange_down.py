@@ -95,8 +95,8 @@ def refused(tmp_path):
 def logged_in(app):
     from werkzeug.security import generate_password_hash
 
-    from app.models import set_setting
-    from app.security import PASSWORD_KEY
+    from app.store.models import set_setting
+    from app.web.security import PASSWORD_KEY
 
     with app.app_context():
         set_setting(PASSWORD_KEY, generate_password_hash("correct horse battery"))
@@ -152,8 +152,8 @@ def test_actions_fail_cleanly_and_nothing_is_half_recorded(down):
     tables = dump_db(app, ("run", "run_result", "position_link"))
     assert tables["position_link"] == []  # no link without a position behind it
     with app.app_context():
-        from app.extensions import db
-        from app.models import Run
+        from app.store.extensions import db
+        from app.store.models import Run
 
         runs = db.session.query(Run).all()
         assert runs, "every action leaves a run"

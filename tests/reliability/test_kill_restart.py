@@ -82,7 +82,7 @@ def setup(tmp_path, sim):
                     sizing_mode="multiplier", sizing_value=str(multiplier(i)))
         targets[name] = {(BTC, "long"): Decimal("0.1") * multiplier(i), (ETH, "short"): Decimal("1") * multiplier(i)}
     app.extensions["replication"].executor.shutdown()
-    from app.extensions import db
+    from app.store.extensions import db
 
     with app.app_context():
         db.engine.dispose()
@@ -158,7 +158,7 @@ def test_sigkill_while_an_order_is_queued_at_the_exchange_never_doubles_it(tmp_p
     add_account(app, sim, "Master", role="master", balance="100000")
     add_account(app, sim, "A", balance="10000", sizing_mode="multiplier", sizing_value="0.5")
     app.extensions["replication"].executor.shutdown()
-    from app.extensions import db
+    from app.store.extensions import db
 
     with app.app_context():
         db.engine.dispose()

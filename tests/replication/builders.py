@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from app.bitget.models import Contract, Position
-from app.replication.plan import ClientPlan, Operation
-from app.replication.planner import plan_client
-from app.replication.state import ClientSettings, ClientState, Link, MasterState, SymbolSettings
+from app.engine.replication.plan import ClientPlan, Operation
+from app.engine.replication.planner import plan_client
+from app.engine.replication.state import ClientSettings, ClientState, Link, MasterState, SymbolSettings
 
 D = Decimal
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from app.bitget.models import Contract, Position
-from app.replication.plan import ClientPlan, Operation
-from app.replication.state import ClientState, Link, SymbolSettings
-from app.replication.tpsl import is_trigger_crossed
+from app.engine.replication.plan import ClientPlan, Operation
+from app.engine.replication.state import ClientState, Link, SymbolSettings
+from app.engine.replication.tpsl import is_trigger_crossed
 
 from .builders import make_position
 

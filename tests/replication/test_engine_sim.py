@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from app.accounts import service as accounts
-from app.extensions import db
-from app.models import Account, OrderIntent, PositionLink
-from app.replication.state import SymbolSettings
+from app.engine.replication.state import SymbolSettings
+from app.store.extensions import db
+from app.store.models import Account, OrderIntent, PositionLink
 from tests.conftest import add_account, sim_account
 
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"

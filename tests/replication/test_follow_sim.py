@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import Run
-from app.poller import set_auto_follow
-from app.replication.health import ClientHealth
+from app.engine.replication.health import ClientHealth
+from app.feeds.poller import set_auto_follow
+from app.store.extensions import db
+from app.store.models import Run
 from tests.conftest import add_account
 from tests.receiver import Receiver
 
@@ -186,7 +186,7 @@ def test_an_empty_master_read_is_confirmed_before_every_copy_is_closed(app, sim,
     assert held(sim, "A") == {(BTC, "long"): Decimal("0.05")}
     gateway = app.extensions["gateway"]
     with app.app_context():
-        from app.models import Account
+        from app.store.models import Account
 
         master_client = gateway.client_for(db.session.query(Account).filter_by(role="master").one())
     real, answers = master_client.positions, [[]]  # one odd empty answer, then the truth
@@ -206,7 +206,7 @@ def test_ticks_after_a_run_do_not_reread_clients_whose_cache_is_older_than_the_r
                                                                                     monkeypatch):
     import importlib
 
-    refresh = importlib.import_module("app.refresh")
+    refresh = importlib.import_module("app.feeds.refresh")
     monkeypatch.setattr(refresh, "refresh_soon", lambda *a: None)  # as when the budget queues the refresh
     sim.exchange.open_position("Master", BTC, "long", "0.1")
     following.tick()  # the run copies; the cache still holds A's state from before it

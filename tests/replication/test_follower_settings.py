@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.replication.outcomes import settings_summary
-from app.replication.sizing import effective_leverage, sizing_factor, sizing_problem, target_size
-from app.replication.state import ClientSettings
-from app.replication.tpsl import own_triggers
+from app.engine.replication.outcomes import settings_summary
+from app.engine.replication.sizing import effective_leverage, sizing_factor, sizing_problem, target_size
+from app.engine.replication.state import ClientSettings
+from app.engine.replication.tpsl import own_triggers
 
 from .builders import (
     kinds,

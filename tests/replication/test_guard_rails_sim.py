@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import Account
-from app.refresh import refresh_accounts
-from app.tasks import wait_for_background
-from app.watchdog import Watchdog
+from app.engine.tasks import wait_for_background
+from app.feeds.refresh import refresh_accounts
+from app.feeds.watchdog import Watchdog
+from app.store.extensions import db
+from app.store.models import Account
 from tests.conftest import add_account
 from tests.replication.test_service_sim import BTC, by_name, held
 

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 import pytest
 
 from app.bitget.models import Fill, FillPage
-from app.replication import pnl
-from app.replication.loss import breached
+from app.engine.replication import pnl
+from app.engine.replication.loss import breached
 
 DAY, DAY_MS = pnl.utc_day(datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
 NEXT_DAY, NEXT_DAY_MS = pnl.utc_day(datetime(2025, 3, 2, 0, 5, tzinfo=UTC))

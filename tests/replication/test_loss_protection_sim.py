@@ -13,10 +13,10 @@ from decimal import Decimal as D
 import pytest
 
 from app import create_app
-from app.extensions import db
-from app.models import Account, PositionLink
-from app.refresh import refresh_accounts
-from app.tasks import wait_for_background
+from app.engine.tasks import wait_for_background
+from app.feeds.refresh import refresh_accounts
+from app.store.extensions import db
+from app.store.models import Account, PositionLink
 from tests.conftest import add_account, app_config, shutdown
 from tests.receiver import Receiver
 from tests.replication.test_service_sim import BTC, held
@@ -69,7 +69,7 @@ def requests_to(sim, path: str) -> int:
 
 
 def copy_master_long(sim, client, name: str, size: str = "0.1") -> None:
-    from app.tasks import wait_for_background
+    from app.engine.tasks import wait_for_background
 
     sim.exchange.open_position("Master", BTC, "long", size)
     client.post("/api/replicate")

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.replication.intents import client_oid
-from app.replication.orders import order_kwargs, tpsl_hold_side
-from app.replication.plan import Operation
+from app.engine.replication.intents import client_oid
+from app.engine.replication.orders import order_kwargs, tpsl_hold_side
+from app.engine.replication.plan import Operation
 
 D = Decimal
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from decimal import Decimal as D
 
 from app.bitget.models import Fill
-from app.replication import performance as perf
-from app.replication.pnl import FillReader
+from app.engine.replication import performance as perf
+from app.engine.replication.pnl import FillReader
 
 DAY = 24 * 3600 * 1000
 NOON = int(datetime(2025, 3, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)  # "now" in these tests

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from app.refresh import refresh_accounts, track_master
+from app.feeds.refresh import refresh_accounts, track_master
 from tests.conftest import add_account
 from tests.replication.test_loss_protection_sim import FILLS, move_balance, requests_to
 from tests.replication.test_service_sim import BTC, held

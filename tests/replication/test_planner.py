@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.replication.plan import LinkChange
-from app.replication.sizing import target_size
+from app.engine.replication.plan import LinkChange
+from app.engine.replication.sizing import target_size
 
 from .builders import (
     kinds,

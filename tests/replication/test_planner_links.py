@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.replication.plan import LinkChange
-from app.replication.planner import plan_replication
+from app.engine.replication.plan import LinkChange
+from app.engine.replication.planner import plan_replication
 
 from .builders import (
     kinds,

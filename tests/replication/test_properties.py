@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.bitget.models import Position
-from app.replication.plan import ClientPlan
-from app.replication.planner import plan_client
-from app.replication.sizing import target_size
-from app.replication.state import ClientSettings, ClientState, Link, MasterState, SymbolSettings
+from app.engine.replication.plan import ClientPlan
+from app.engine.replication.planner import plan_client
+from app.engine.replication.sizing import target_size
+from app.engine.replication.state import ClientSettings, ClientState, Link, MasterState, SymbolSettings
 
 from .builders import MARKS, make_contract, make_position
 from .exchange_model import apply_plan

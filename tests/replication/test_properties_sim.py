@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.accounts import service
-from app.extensions import db
-from app.models import Account, PositionLink
+from app.store.extensions import db
+from app.store.models import Account, PositionLink
 from tests.conftest import sim_account
 
 SYMBOLS = {"BTCUSDT": (Decimal("0.0001"), "80000"), "ETHUSDT": (Decimal("0.01"), "2000"),

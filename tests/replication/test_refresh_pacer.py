@@ -45,7 +45,7 @@ def test_each_tick_refreshes_an_even_slice_in_turn(budgeted, sim):
 def test_the_budget_in_use_is_on_healthz_and_in_the_state(budgeted, sim):
     add_account(budgeted, sim, "Master", role="master", balance="1000")
     add_account(budgeted, sim, "A", balance="1000")
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
     from tests.conftest import operator_client
 
     refresh_accounts(budgeted, clients_only=True)  # client refreshes count as background reads
@@ -60,7 +60,7 @@ def test_the_budget_in_use_is_on_healthz_and_in_the_state(budgeted, sim):
 
 
 def test_an_action_on_many_clients_queues_their_refresh_at_the_budgets_pace(budgeted, sim):
-    from app.refresh import refresh_soon
+    from app.feeds.refresh import refresh_soon
 
     ids = [add_account(budgeted, sim, f"C{i:02d}", balance="1000") for i in range(30)]
     budget = budgeted.extensions["gateway"].budget

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import PositionLink
+from app.store.extensions import db
+from app.store.models import PositionLink
 from tests.conftest import add_account
 
 BTC = "BTCUSDT"

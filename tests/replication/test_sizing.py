@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.replication.sizing import (
+from app.engine.replication.sizing import (
     below_minimum_reason,
     effective_leverage,
     fmt_decimal,
@@ -18,7 +18,7 @@ from app.replication.sizing import (
     split_size,
     target_size,
 )
-from app.replication.state import ClientSettings
+from app.engine.replication.state import ClientSettings
 
 from .builders import make_contract, make_position
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 import pytest
 
 from app import create_app
-from app.extensions import db
-from app.models import Run
-from app.poller import set_auto_follow
+from app.feeds.poller import set_auto_follow
+from app.store.extensions import db
+from app.store.models import Run
 from tests.conftest import add_account, app_config, shutdown
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
@@ -164,8 +164,8 @@ def test_a_refused_login_falls_back_to_polling_with_the_reason_shown(tmp_path, s
         application.extensions["poller"].tick()
         assert held(sim, "A") == {(BTC, "long"): Decimal("0.05")}
         # the operator sees it on the dashboard and in /healthz, and is alerted (a watchdog problem)
-        from app.models import Account
-        from app.watchdog import current_problems
+        from app.feeds.watchdog import current_problems
+        from app.store.models import Account
 
         with application.app_context():
             accounts = db.session.query(Account).all()
@@ -208,13 +208,13 @@ def test_a_client_stream_shows_the_clients_own_stop_at_once(stream_app, sim, liv
         sim.exchange.open_position("Master", BTC, "long", "0.1")
         wait_for(lambda: held(sim, "A") == {(BTC, "long"): Decimal("0.05")}, what="the copied open")
         with stream_app.app_context():
-            from app.models import Account
+            from app.store.models import Account
 
             a_id = db.session.query(Account).filter_by(name="A").one().id
         cache = stream_app.extensions["state"]
         wait_for(lambda: [p.key for p in cache.get(a_id).positions] == [(BTC, "long")], what="the cache")
         settle(live)
-        from app.tasks import wait_for_background
+        from app.engine.tasks import wait_for_background
 
         wait_for_background(stream_app)  # the refresh after the run is done: nothing else reads A now
         fetched = cache.get(a_id).fetched_at
@@ -229,10 +229,10 @@ def test_a_client_stream_shows_the_clients_own_stop_at_once(stream_app, sim, liv
 
 def test_a_refresh_is_as_old_as_the_moment_its_reads_left(stream_app, sim, live):
     """A refresh that was sent before a run finished must not make the cache look newer than that run."""
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
 
     with stream_app.app_context():
-        from app.models import Account
+        from app.store.models import Account
 
         a_id = db.session.query(Account).filter_by(name="A").one().id
     sim.faults.configure({"/api/v2/mix/position/all-position": {"latency_ms": 400}})

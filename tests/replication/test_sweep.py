@@ -8,7 +8,7 @@ import pytest
 
 from app.bitget.errors import ExchangeUnavailableError, NetworkError, OrderNotFoundError, ParameterError
 from app.bitget.models import BatchFailure, BatchResult, Order, OrderAck, PlanOrder, Position
-from app.replication.sweep import AccountSweep, SweepAborted
+from app.engine.replication.sweep import AccountSweep, SweepAborted
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
 
@@ -166,7 +166,7 @@ def test_an_unreachable_exchange_ends_the_sweep(broken):
 def test_the_pooled_runner_keeps_order_and_lets_every_call_finish_before_raising():
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.replication.closing import pooled
+    from app.engine.replication.closing import pooled
 
     done: list[str] = []
 

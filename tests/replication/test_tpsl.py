@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.replication.tpsl import is_trigger_crossed
+from app.engine.replication.tpsl import is_trigger_crossed
 
 from .builders import kinds, make_client, make_link, make_master, make_position, only, plan_for, skip_reasons
 

@@ -12,8 +12,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import create_app
 from app.config import Defaults
-from app.models import set_setting
-from app.security import PASSWORD_KEY
+from app.store.models import set_setting
+from app.web.security import PASSWORD_KEY
 from tests.conftest import add_account, app_config, operator_client
 from tests.reliability.helpers import BTC, db_path, dump_db, held
 
@@ -207,8 +207,8 @@ def test_server_binds_loopback_unless_configured(tmp_path, sim, monkeypatch):
     assert Defaults.HOST == "127.0.0.1"
     import waitress
 
-    import app.background as background
-    from app.serve import serve
+    import app.feeds.background as background
+    from app.web.serve import serve
 
     served = []
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.append(kw))

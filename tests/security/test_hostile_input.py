@@ -15,10 +15,10 @@ from werkzeug.security import generate_password_hash
 from app import create_app
 from app.accounts.validation import FIELD_PARSERS, clean_account_input
 from app.errors import ValidationError
-from app.models import set_setting
-from app.security import PASSWORD_KEY
-from app.settings_validation import clean_notification_settings
 from app.sim.server import start_simulator
+from app.store.models import set_setting
+from app.web.security import PASSWORD_KEY
+from app.web.settings_validation import clean_notification_settings
 from tests.conftest import app_config, operator_client, sim_account
 from tests.reliability.helpers import BTC, dump_db, held
 

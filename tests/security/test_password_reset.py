@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.security import check_password_hash
 
-from app.extensions import db
-from app.models import get_setting
-from app.security import PASSWORD_KEY
+from app.store.extensions import db
+from app.store.models import get_setting
+from app.web.security import PASSWORD_KEY
 from tests.conftest import operator_client
 
 OLD = "correct horse battery"  # the `client` fixture's password

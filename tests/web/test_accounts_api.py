@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.extensions import db
-from app.models import Account
+from app.store.extensions import db
+from app.store.models import Account
 from tests.conftest import sim_account
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from app import create_app
 from app.accounts import service
-from app.extensions import db
-from app.models import Account
-from app.refresh import refresh_accounts
+from app.feeds.refresh import refresh_accounts
+from app.store.extensions import db
+from app.store.models import Account
 from tests.conftest import add_account, app_config, operator_client, shutdown, sim_account
 from tests.reliability.helpers import BTC, dump_db
 

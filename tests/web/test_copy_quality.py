@@ -6,10 +6,10 @@ import re
 from datetime import timedelta
 from decimal import Decimal as D
 
-from app.extensions import db
-from app.models import Run, Snapshot, utcnow
-from app.snapshots import equity_series
-from app.tasks import wait_for_background
+from app.engine.tasks import wait_for_background
+from app.feeds.snapshots import equity_series
+from app.store.extensions import db
+from app.store.models import Run, Snapshot, utcnow
 from tests.conftest import add_account
 from tests.replication.test_service_sim import BTC, held
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.accounts import service
-from app.extensions import db
-from app.models import PositionLink, RunResult
-from app.replication.recording import AccountOutcome, finish_run, start_run
+from app.engine.replication.recording import AccountOutcome, finish_run, start_run
+from app.store.extensions import db
+from app.store.models import PositionLink, RunResult
 from tests.conftest import add_account
 
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.extensions import db
-from app.replication.recording import AccountOutcome, finish_run, start_run
+from app.engine.replication.recording import AccountOutcome, finish_run, start_run
+from app.store.extensions import db
 from tests.conftest import add_account
 
 

@@ -1,4 +1,4 @@
-"""Each log event is printed once, in one format, by the server `make run` starts (wsgi.py -> app.serve ->
+"""Each log event is printed once, in one format, by the server `make run` starts (wsgi.py -> app.web.serve ->
 waitress). Before: waitress.serve() calls logging.basicConfig(), which added a root handler next to the app's own
 console handler, and every line appeared twice ("... level=INFO logger=app.x msg=..." and "INFO:app.x:...")."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import logging, threading, time, urllib.request
 from app import create_app
-from app.serve import serve
+from app.web.serve import serve
 
 app = create_app()
 threading.Thread(target=serve, args=(app,), daemon=True).start()

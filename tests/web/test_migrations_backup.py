@@ -11,10 +11,10 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from app import create_app
-from app.extensions import db
-from app.migrations_runner import MIGRATIONS, migrate
-from app.models import Account, PositionLink, Run
-from app.vault import Vault
+from app.store.extensions import db
+from app.store.migrations_runner import MIGRATIONS, migrate
+from app.store.models import Account, PositionLink, Run
+from app.store.vault import Vault
 from tests.conftest import POSTGRES_MODE, app_config
 
 

@@ -69,7 +69,7 @@ def test_no_secret_or_passphrase_leaks_anywhere(app, client, sim, caplog):
     cli_output = runner.invoke(args=["accounts", "list"]).output
     cli_output += runner.invoke(args=["accounts", "verify", "LeakMaster"]).output
     cli_output += runner.invoke(args=["backup"]).output
-    from app.tasks import wait_for_background
+    from app.engine.tasks import wait_for_background
 
     wait_for_background(app)
 

@@ -14,7 +14,7 @@ def test_an_unknown_url_gets_the_styled_not_found_page(client):
 
 
 def test_the_delete_confirmation_counts_the_positions_that_stay_open(app, client, sim):
-    from app.refresh import refresh_accounts
+    from app.feeds.refresh import refresh_accounts
 
     account_id = add_account(app, sim, "A", balance="5000")
     page = client.get(f"/accounts/{account_id}/delete").get_data(as_text=True)

@@ -8,8 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app import create_app
-from app.extensions import db
-from app.models import Account
+from app.store.extensions import db
+from app.store.models import Account
 from tests.conftest import app_config, sim_account
 
 

@@ -1,0 +1,64 @@
+"""The Celery application of the copier: Redis as broker and result store, one queue per shard.
+
+Tasks are acknowledged after they ran (task_acks_late) and given back when their worker dies
+(task_reject_on_worker_lost); Redis hands an unacknowledged task to the next worker of its queue after
+CLUSTER_REDELIVERY_SECONDS (plus at most a third of it: how often the workers look). Every task expires at
+the run's deadline, so a worker that starts late never acts on an old master snapshot.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from celery import Celery
+from flask import Flask
+
+from .wire import master_from_wire, outcome_to_wire
+
+TASK_SYNC_SHARD = "copier.sync_shard"
+
+
+def queue_of(shard: int) -> str:
+    """The queue a shard's worker consumes."""
+    return f"shard-{int(shard)}"
+
+
+def make_celery(app: Flask) -> Celery:
+    """A Celery app configured from the Flask config (REDIS_URL, CLUSTER_REDELIVERY_SECONDS)."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("ENGINE=celery needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    redelivery = float(app.config.get("CLUSTER_REDELIVERY_SECONDS", 30))
+    celery = Celery("copier", broker=url, backend=url, set_as_current=False)
+    celery.conf.update(
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_serializer="json", result_serializer="json", accept_content=["json"], result_expires=3600,
+        # a dead worker's unacknowledged task goes back to its queue once it is older than the visibility
+        # timeout; kombu looks for such tasks only every interval x throttle seconds (100 s by default)
+        broker_transport_options={"visibility_timeout": redelivery, "unacked_restore_throttle": 1,
+                                  "unacked_restore_interval": min(10.0, max(1.0, redelivery / 3))},
+        result_backend_transport_options={"visibility_timeout": redelivery},
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        task_default_queue=queue_of(0), worker_send_task_events=False,
+    )
+
+    @celery.task(name=TASK_SYNC_SHARD, bind=True)
+    def sync_shard(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        """Reconcile this shard's accounts to the master snapshot of the run (on the shard's worker)."""
+        service = app.extensions["replication"]
+        with app.app_context():
+            from ...store.extensions import db
+
+            try:
+                results = service.sync_accounts(
+                    payload["account_ids"], master_from_wire(payload["master"]), payload["run_uid"],
+                    positions=bool(payload["positions"]), tpsl=bool(payload["tpsl"]),
+                    preview=bool(payload["preview"]), detected_at=payload.get("detected_at"))
+            finally:
+                db.session.remove()
+        return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
+                "redelivered": bool(task.request.delivery_info.get("redelivered")),
+                "results": [outcome_to_wire(r) for r in results]}
+
+    return celery

@@ -1,0 +1,1 @@
+"""Background feeds: master stream, poller, client refreshes, snapshots, watchdog and their scheduler."""

@@ -1,0 +1,1 @@
+"""Persistence: database models, credential vault, migrations, instance files, in-memory state cache."""
