@@ -218,3 +218,27 @@ def test_a_shard_that_is_down_is_reported_by_name_and_the_other_shard_copies(clu
     cluster.wait_alive([1])
     time.sleep(2)
     assert cluster.held(down) == {}
+
+
+def test_close_all_sweeps_each_shard_from_its_own_address(cluster):
+    cluster.add("Master", "master", "10000")
+    for name in ("A", "B", "C", "D"):
+        cluster.add(name, balance="5000")
+    cluster.start_worker(0)
+    cluster.start_worker(1)
+    cluster.wait_alive([0, 1])
+    cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
+    cluster.replicate()
+    cluster.sim.exchange.set_tpsl("A", BTC, "long", sl="70000")  # a plan the sweep must cancel too
+    before = dict(cluster.sim.limits.snapshot()["ip_requests"])
+    with cluster.app.app_context():
+        try:
+            report = cluster.app.extensions["replication"].close_all("test")
+        finally:
+            db.session.remove()
+    assert sorted(r["status"] for r in report["results"]) == ["ok"] * 5, [r["message"] for r in report["results"]]
+    for name in ("Master", "A", "B", "C", "D"):
+        assert cluster.held(name) == {} and not cluster.sim.exchange.account(name).plans
+    after = cluster.sim.limits.snapshot()["ip_requests"]
+    for ip in ("127.0.0.2", "127.0.0.3"):  # the clients were swept by their shards
+        assert after.get(ip, 0) > before.get(ip, 0)

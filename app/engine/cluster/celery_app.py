@@ -17,6 +17,7 @@ from flask import Flask
 from .wire import master_from_wire, outcome_to_wire
 
 TASK_SYNC_SHARD = "copier.sync_shard"
+TASK_CLOSE_SHARD = "copier.close_shard"
 
 
 def queue_of(shard: int) -> str:
@@ -59,6 +60,25 @@ def make_celery(app: Flask) -> Celery:
                 db.session.remove()
         return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "redelivered": bool(task.request.delivery_info.get("redelivered")),
+                "results": [outcome_to_wire(r) for r in results]}
+
+    @celery.task(name=TASK_CLOSE_SHARD, bind=True)
+    def close_shard(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        """Emergency close of this shard's accounts (all positions, or one symbol), swept and confirmed."""
+        from ..replication.closing import sweep_accounts
+
+        service = app.extensions["replication"]
+        with app.app_context():
+            from ...store.extensions import db
+            from ...store.models import Account
+
+            try:
+                accounts = db.session.query(Account).filter(Account.id.in_(payload["account_ids"])).order_by(
+                    Account.id).all()
+                results = sweep_accounts(service, accounts, payload.get("symbol"))
+            finally:
+                db.session.remove()
+        return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "results": [outcome_to_wire(r) for r in results]}
 
     return celery

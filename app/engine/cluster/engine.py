@@ -13,7 +13,7 @@ from flask import Flask
 
 from ..replication.recording import AccountOutcome
 from ..replication.state import MasterState
-from .celery_app import TASK_SYNC_SHARD, make_celery, queue_of
+from .celery_app import TASK_CLOSE_SHARD, TASK_SYNC_SHARD, make_celery, queue_of
 from .shards import shard_count, shard_groups
 from .wire import master_to_wire, outcome_from_wire
 
@@ -36,16 +36,32 @@ class ClusterEngine:
     def fan_out(self, account_ids: Sequence[int] | None, master: MasterState, run_uid: str, *, positions: bool,
                 tpsl: bool, preview: bool, detected_at: float | None) -> list[AccountOutcome]:
         """Every shard's outcomes; a shard that does not answer in CLUSTER_DEADLINE_SECONDS fails by name."""
-        deadline_s = float(self.app.config.get("CLUSTER_DEADLINE_SECONDS", 60))
-        groups = shard_groups(self.app, account_ids)
         wire_master = master_to_wire(master)
+        return self._scatter(TASK_SYNC_SHARD, run_uid, shard_groups(self.app, account_ids), lambda shard, ids: {
+            "shard": shard, "run_uid": run_uid, "master": wire_master, "account_ids": ids, "positions": positions,
+            "tpsl": tpsl, "preview": preview, "detected_at": detected_at})
+
+    def close_out(self, account_ids: Sequence[int], symbol: str | None, run_uid: str) -> list[AccountOutcome]:
+        """Close-all / close-symbol on these clients, each shard sweeping its own from its own address."""
+        from ...store.extensions import db
+
+        with self.app.app_context():
+            try:
+                groups = shard_groups(self.app, account_ids)
+            finally:
+                db.session.remove()
+        return self._scatter(TASK_CLOSE_SHARD, run_uid, groups, lambda shard, ids: {
+            "shard": shard, "run_uid": run_uid, "symbol": symbol, "account_ids": ids})
+
+    def _scatter(self, task: str, run_uid: str, groups: dict[int, list[tuple[int, str]]],
+                 payload_of) -> list[AccountOutcome]:
+        """Publish one task per shard, gather the answers until the deadline; silent shards fail by name."""
+        deadline_s = float(self.app.config.get("CLUSTER_DEADLINE_SECONDS", 60))
         sent = {}
         for shard, accounts in sorted(groups.items()):
-            payload = {"shard": shard, "run_uid": run_uid, "master": wire_master,
-                       "account_ids": [a for a, _ in accounts], "positions": positions, "tpsl": tpsl,
-                       "preview": preview, "detected_at": detected_at}
-            sent[shard] = self.celery.send_task(TASK_SYNC_SHARD, args=[payload], queue=queue_of(shard),
-                                                task_id=f"{run_uid}-shard{shard}", expires=deadline_s)
+            sent[shard] = self.celery.send_task(task, args=[payload_of(shard, [a for a, _ in accounts])],
+                                                queue=queue_of(shard), task_id=f"{run_uid}-{task}-shard{shard}",
+                                                expires=deadline_s)
         end = time.monotonic() + deadline_s
         results: list[AccountOutcome] = []
         for shard, pending in sent.items():

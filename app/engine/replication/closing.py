@@ -24,24 +24,42 @@ if TYPE_CHECKING:
 
 
 def close_everywhere(service: ReplicationService, trigger: str, symbol: str | None) -> dict[str, Any]:
-    """Switch auto-follow off, then sweep the master and every enabled client concurrently; one result each."""
+    """Switch auto-follow off, then sweep the master and every enabled client concurrently; one result each.
+
+    On the celery engine the clients are swept by their shards' workers (each from its own IP and budget)
+    while this process sweeps the master.
+    """
     switch_off_for_emergency(service.app, f"close {symbol} everywhere" if symbol else "close-all")
     accounts = db.session.query(Account).filter_by(enabled=True).order_by(Account.role.desc(), Account.id).all()
-    jobs = [(a.id, a.name, service.gateway.client_for(a)) for a in accounts]
     started = time.monotonic()
     run = start_run("close-symbol" if symbol else "close-all", trigger, detail=symbol)
+    if service.cluster is None:
+        results = sweep_accounts(service, accounts, symbol)
+    else:
+        masters = [a for a in accounts if a.is_master]
+        client_ids = [a.id for a in accounts if not a.is_master]
+        run_uid = run.uid  # read here: ORM attributes are not loaded from another thread
+        shards = service.executor.submit(lambda: service.cluster.close_out(client_ids, symbol, run_uid))
+        results = sweep_accounts(service, masters, symbol) + shards.result()
+    run = finish_run(run, results, started)
+    from ...feeds.refresh import refresh_soon
+
+    refresh_soon(service.app, [a.id for a in accounts])  # balances change with the closes
+    return service.report(run, results)
+
+
+def sweep_accounts(service: ReplicationService, accounts: Sequence[Account], symbol: str | None) -> list[AccountOutcome]:
+    """Sweep these accounts concurrently (this process); one outcome each, a crash is that account's failure."""
+    jobs = [(a.id, a.name, service.gateway.client_for(a)) for a in accounts]
+    if not jobs:
+        return []
     # each account's reads and cancels go out together on a pool of their own (leaf calls only: no deadlock)
     size = max(1, min(int(service.app.config["EXECUTOR_MAX_WORKERS"]), 3 * len(jobs)))
     with ThreadPoolExecutor(max_workers=size, thread_name_prefix="sweep") as pool:
         together = pooled(pool)
         outcomes = service.executor.map(lambda job: close_one(service, job, symbol, together), jobs)
-    results = [o.value if o.error is None else AccountOutcome(o.item[0], o.item[1], "failed", str(o.error))
-               for o in outcomes]
-    run = finish_run(run, results, started)
-    from ...feeds.refresh import refresh_soon
-
-    refresh_soon(service.app, [job[0] for job in jobs])  # balances change with the closes
-    return service.report(run, results)
+    return [o.value if o.error is None else AccountOutcome(o.item[0], o.item[1], "failed", str(o.error))
+            for o in outcomes]
 
 
 def close_one(service: ReplicationService, job: tuple[int, str, BitgetClient], symbol: str | None,
