@@ -106,6 +106,15 @@ class Cluster:
             return service.create_account({"role": role, "name": name, "api_key": creds["api_key"],
                                            "api_secret": creds["api_secret"], "passphrase": creds["passphrase"]}).id
 
+    def seed(self, clients: tuple[str, ...], workers: tuple[int, ...]) -> None:
+        """A master with 10000 USDT, clients with 5000 each, and the named shards' workers up."""
+        self.add("Master", "master", "10000")
+        for name in clients:
+            self.add(name, balance="5000")
+        for shard in workers:
+            self.start_worker(shard)
+        self.wait_alive(list(workers))
+
     def held(self, name: str) -> dict:
         return {key: pos.size for key, pos in self.sim.exchange.account(name).positions.items()}
 
@@ -136,12 +145,7 @@ def shards_of(cluster: Cluster) -> dict[str, int]:
 
 
 def test_a_replicate_lands_on_both_shards_each_from_its_own_address(cluster):
-    cluster.add("Master", "master", "10000")
-    for name in ("A", "B", "C", "D"):
-        cluster.add(name, balance="5000")
-    cluster.start_worker(0)
-    cluster.start_worker(1)
-    cluster.wait_alive([0, 1])
+    cluster.seed(("A", "B", "C", "D"), workers=(0, 1))
     cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
     report = cluster.replicate()
     assert sorted(r["status"] for r in report["results"]) == ["ok"] * 4, [r["message"] for r in report["results"]]
@@ -167,12 +171,7 @@ def test_a_replicate_lands_on_both_shards_each_from_its_own_address(cluster):
 
 def test_a_shard_killed_mid_run_is_redelivered_and_no_fill_is_doubled(cluster):
     cluster.app.config["CLUSTER_DEADLINE_SECONDS"] = 90  # a restarted worker takes a while on a loaded machine
-    cluster.add("Master", "master", "10000")
-    for name in ("A", "B", "C", "D"):
-        cluster.add(name, balance="5000")
-    cluster.start_worker(0)
-    cluster.start_worker(1)
-    cluster.wait_alive([0, 1])
+    cluster.seed(("A", "B", "C", "D"), workers=(0, 1))
     shard0 = [n for n, s in shards_of(cluster).items() if s == 0]
     cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
     # orders of shard 0 wait 2 s at the exchange: the worker is killed while they are in flight
@@ -199,11 +198,7 @@ def test_a_shard_killed_mid_run_is_redelivered_and_no_fill_is_doubled(cluster):
 
 def test_a_shard_that_is_down_is_reported_by_name_and_the_other_shard_copies(cluster):
     cluster.app.config["CLUSTER_DEADLINE_SECONDS"] = 4
-    cluster.add("Master", "master", "10000")
-    for name in ("A", "B"):
-        cluster.add(name, balance="5000")
-    cluster.start_worker(0)  # shard 1 has no worker
-    cluster.wait_alive([0])
+    cluster.seed(("A", "B"), workers=(0,))  # shard 1 has no worker
     cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
     report = cluster.replicate()
     by_name = {r["account_name"]: r for r in report["results"]}
@@ -221,12 +216,7 @@ def test_a_shard_that_is_down_is_reported_by_name_and_the_other_shard_copies(clu
 
 
 def test_close_all_sweeps_each_shard_from_its_own_address(cluster):
-    cluster.add("Master", "master", "10000")
-    for name in ("A", "B", "C", "D"):
-        cluster.add(name, balance="5000")
-    cluster.start_worker(0)
-    cluster.start_worker(1)
-    cluster.wait_alive([0, 1])
+    cluster.seed(("A", "B", "C", "D"), workers=(0, 1))
     cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
     cluster.replicate()
     cluster.sim.exchange.set_tpsl("A", BTC, "long", sl="70000")  # a plan the sweep must cancel too
