@@ -88,6 +88,15 @@ class CopierServer:
             raise RuntimeError(f"{method} {path}: {resp.status_code} {resp.text[:300]}")
         return resp.json()
 
+    def follow(self, master: dict[str, Any], clients: list[dict[str, Any]]) -> None:
+        """Add the master and the clients through the JSON API (keys unchecked), refresh, turn auto-follow on."""
+        for role, creds in [("master", master)] + [("client", c) for c in clients]:
+            self.api("POST", "/api/accounts", {"role": role, "name": creds["name"], "api_key": creds["api_key"],
+                                               "api_secret": creds["api_secret"], "passphrase": creds["passphrase"],
+                                               "verify": False})
+        self.api("POST", "/api/refresh")
+        self.api("POST", "/api/auto-follow", {"on": True})
+
     def stop(self) -> None:
         """Terminate the server process we started."""
         if self.proc.poll() is None:
@@ -155,15 +164,7 @@ def main() -> None:
         sim.set_latency(args.latency_ms)
         server = CopierServer(sim.url, args.poll_interval)
         try:
-            server.api("POST", "/api/accounts", {"role": "master", "name": "t-master", "api_key": master["api_key"],
-                                                 "api_secret": master["api_secret"],
-                                                 "passphrase": master["passphrase"], "verify": False})
-            for c in clients:
-                server.api("POST", "/api/accounts", {"role": "client", "name": c["name"], "api_key": c["api_key"],
-                                                     "api_secret": c["api_secret"], "passphrase": c["passphrase"],
-                                                     "verify": False})
-            server.api("POST", "/api/refresh")
-            server.api("POST", "/api/auto-follow", {"on": True})
+            server.follow(master, clients)
             time.sleep(2 * poll + 0.5)  # the poller has seen the (flat) master at least once
             names = {c["name"] for c in clients}
             for trial in range(args.trials):

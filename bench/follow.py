@@ -49,15 +49,7 @@ def run_mode(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[st
         env["FLASK_LOG_LEVEL"] = args.log_level
         server = CopierServer(sim.url, None, prefix=f"bench-follow-{mode}-", extra_env=env)
         try:
-            server.api("POST", "/api/accounts", {"role": "master", "name": "f-master", "api_key": master["api_key"],
-                                                 "api_secret": master["api_secret"],
-                                                 "passphrase": master["passphrase"], "verify": False})
-            for c in clients:
-                server.api("POST", "/api/accounts", {"role": "client", "name": c["name"], "api_key": c["api_key"],
-                                                     "api_secret": c["api_secret"], "passphrase": c["passphrase"],
-                                                     "verify": False})
-            server.api("POST", "/api/refresh")
-            server.api("POST", "/api/auto-follow", {"on": True})
+            server.follow(master, clients)
             deadline = time.monotonic() + 30
             while mode == "ws" and not (server.api("GET", "/healthz").get("master_stream") or {}).get("live"):
                 if time.monotonic() > deadline:

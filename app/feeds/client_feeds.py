@@ -18,7 +18,7 @@ import time
 from flask import Flask
 
 from ..bitget.stream import PrivateConnection, Push, StreamError, StreamLoginError
-from .master_feed import LOGIN_RETRY_S, MasterBook, backoff_seconds, listen, stream_url
+from .master_feed import MasterBook, backoff_seconds, listen, login_retry_seconds, stream_url
 
 log = logging.getLogger(__name__)
 CHANNELS = ("positions", "orders-algo", "account")
@@ -72,8 +72,7 @@ class ClientStream:
             except StreamLoginError as exc:
                 login_failures += 1
                 self.reason = str(exc)
-                first, ceiling = LOGIN_RETRY_S
-                wait = min(ceiling, first * 2 ** min(login_failures - 1, 6))
+                wait = login_retry_seconds(login_failures)
             except StreamError as exc:
                 failures += 1
                 self.reason = str(exc)

@@ -54,12 +54,13 @@ class MasterBook:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._positions: dict[tuple[str, str], Position] | None = None
         self.clear()
 
     def clear(self) -> None:
         """Forget everything (a new connection starts from its snapshot)."""
-        with getattr(self, "_lock", threading.Lock()):
-            self._positions: dict[tuple[str, str], Position] | None = None
+        with self._lock:
+            self._positions = None
             self._plans: dict[str, PlanUpdate] = {}
             self._equity: Decimal | None = None
             self._pushed_at = 0.0  # time.time() of the last positions/orders-algo push
@@ -289,6 +290,12 @@ def listen(conn: PrivateConnection, stopping: threading.Event, ping_every: float
             on_push(push)
 
 
+def login_retry_seconds(failures: int) -> float:
+    """After a refused login: 15 s doubling to 5 minutes (keys rarely fix themselves in seconds)."""
+    first, ceiling = LOGIN_RETRY_S
+    return min(ceiling, first * 2 ** min(max(failures, 1) - 1, 6))
+
+
 def backoff_seconds(failures: int) -> float:
     """1 s doubling to 60 s, with jitter: many copiers (or clients) must not reconnect in step."""
     ceiling = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** min(max(failures, 1) - 1, 6))
@@ -396,8 +403,7 @@ class MasterFeed:
             self._login_failures += 1
             self._down(f"{exc}; check the master's API key (classic account, not UTA)")
             self.status.login_failed = True  # after the reason: whoever sees the flag sees why
-            first, ceiling = LOGIN_RETRY_S
-            return min(ceiling, first * 2 ** min(self._login_failures - 1, 6))
+            return login_retry_seconds(self._login_failures)
         except StreamError as exc:
             if self._stopping.is_set():
                 return 0.0
