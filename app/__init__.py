@@ -113,7 +113,12 @@ def register_services(app: Flask) -> None:
     from .feeds.refresh_pacer import RefreshPacer
     from .store.state import StateCache
 
-    app.extensions["state"] = StateCache()
+    if app.config.get("ENGINE", "local") == "celery":  # one cache for the web process and every shard worker
+        from .store.shared_state import RedisStateCache
+
+        app.extensions["state"] = RedisStateCache(app.config["REDIS_URL"])
+    else:
+        app.extensions["state"] = StateCache()
     app.extensions["replication"] = ReplicationService(app)
     poller = app.extensions["poller"] = MasterPoller(app)
     # the master's WebSocket: started beside the scheduler (start_background), idle until then

@@ -209,7 +209,7 @@ def cached_states(accounts: list[Account]) -> dict[int, dict[str, Any]]:
 
     position_mode comes from the last read, else from the open positions, else from the last verification.
     """
-    cache = current_app.extensions["state"]
+    cache = current_app.extensions["state"].snapshot()
     out: dict[int, dict[str, Any]] = {}
     for account in accounts:
         view = cache.get(account.id)

@@ -237,7 +237,7 @@ def drifting_clients(app: Flask, master: MasterState, *, everyone: bool = False)
     from ..engine.replication.service import cached_client_state
 
     service = app.extensions["replication"]
-    cache = service.cache
+    cache = service.cache.snapshot()  # every view at once (on the celery engine: one pipelined Redis read)
     contracts = app.extensions["gateway"].contracts()
     now_sig = master_signature(master.positions)
     accounts = db.session.query(Account).options(selectinload(Account.links)).filter_by(

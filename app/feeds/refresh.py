@@ -10,6 +10,7 @@ from flask import Flask
 
 from ..bitget.budget import BACKGROUND, as_priority
 from ..bitget.errors import AuthError, BitgetError
+from ..engine.cluster.shards import clients_read_elsewhere
 from ..engine.replication import performance
 from ..engine.replication.loss import check_loss_limits
 from ..engine.replication.pnl import FillReader
@@ -33,6 +34,9 @@ def refresh_accounts(app: Flask, account_ids: Sequence[int] | None = None, *, cl
             query = query.filter(Account.id.in_(list(account_ids)))
         gateway = app.extensions["gateway"]
         accounts = query.all()
+        if clients_read_elsewhere(app):  # ENGINE=celery: each client is read by its shard's worker
+            app.extensions["replication"].cluster.refresh_later([a.id for a in accounts if a.role == "client"])
+            accounts = [a for a in accounts if a.role != "client"]
         jobs = [(a.id, a.role, gateway.client_for(a)) for a in accounts]
         unknown_uid = {a.id for a in accounts if a.role == "client" and not a.bitget_uid}
     service = app.extensions["replication"]
@@ -77,8 +81,7 @@ def refresh_one(app: Flask, account_id: int, role: str, client) -> bool:
             margin_used = sum((p.margin_size for p in positions), start=Decimal(0))
             cache.record_success(account_id, read_at=sent_at, positions=positions, equity=info.equity, available=info.available,
                                  unrealized_pl=info.unrealized_pl, margin_used=margin_used, pos_mode=info.pos_mode)
-            cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings(
-                info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
+            cache.learn_settings(account_id, PROBE_SYMBOL, SymbolSettings.read_from(info))
             check_loss_limits(app, account_id, client, info.equity, positions, reader)
             performance.track(app, account_id, reader, info.equity, positions)
         return True
@@ -110,6 +113,12 @@ def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
     paced refresh instead: many followers are then re-read at the pace the budget allows, never in a burst.
     """
     ids = list(account_ids)
+    if ids and clients_read_elsewhere(app):  # the clients' refresh goes to their shards' workers
+        with app.app_context():
+            clients = {i for (i,) in db.session.query(Account.id).filter(
+                Account.id.in_(ids), Account.role == "client").all()}
+        app.extensions["replication"].cluster.refresh_later(sorted(clients))
+        ids = [i for i in ids if i not in clients]
     if not ids:
         return
     if not background_room(app, (REQUESTS_PER_REFRESH + FILLS_PER_REFRESH) * len(ids)):

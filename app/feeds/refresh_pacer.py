@@ -7,6 +7,8 @@ budget (BACKGROUND_BUDGET_SHARE) whatever the number of clients: 500 clients cos
 they are only read less often. Each refresh also reads the client's new fills (performance and loss
 protection). The master's balance is not paced here (the poller reads it at its own interval); only its new
 fills are counted here, once an interval.
+
+On ENGINE=celery each shard worker paces its own clients within its own budget; the web process paces none.
 """
 from __future__ import annotations
 
@@ -50,20 +52,25 @@ class RefreshPacer:
 
     def tick(self) -> list[int]:
         """Refresh this second's slice (and once an interval the master's fills); returns the ids refreshed."""
+        from ..engine.cluster.shards import served_shard
         from .refresh import refresh_accounts, track_master
 
         batch = self._next_batch()
         if batch:
             refresh_accounts(self.app, batch, clients_only=True)
-        if time.monotonic() - self._master_fills_at >= self.interval:
+        if served_shard(self.app) is None and time.monotonic() - self._master_fills_at >= self.interval:
             self._master_fills_at = time.monotonic()
             track_master(self.app)
         return batch
 
     def _next_batch(self) -> list[int]:
+        from ..engine.cluster.shards import clients_read_elsewhere, served_shard
+
         with self.app.app_context():
-            rows = db.session.query(Account.id, Account.bitget_uid).filter_by(
-                role="client", enabled=True).order_by(Account.id).all()
+            query = db.session.query(Account.id, Account.bitget_uid).filter_by(role="client", enabled=True)
+            if served_shard(self.app) is not None:  # a shard worker reads its own clients, from its address
+                query = query.filter(Account.shard == served_shard(self.app))
+            rows = [] if clients_read_elsewhere(self.app) else query.order_by(Account.id).all()
             db.session.remove()
         ids = [r[0] for r in rows]
         with self._lock:
@@ -91,6 +98,10 @@ class RefreshPacer:
         with self._lock:
             self._due += [i for i in account_ids if i not in self._due]
 
-    def status(self) -> dict[str, float | int]:
-        """For the dashboard and /healthz."""
+    def status(self) -> dict[str, float | int | None]:
+        """For the dashboard and /healthz (None in the celery coordinator: each shard paces its own clients)."""
+        from ..engine.cluster.shards import clients_read_elsewhere
+
+        if clients_read_elsewhere(self.app):
+            return {"client_refresh_interval_s": None, "clients": 0}
         return {"client_refresh_interval_s": round(self.interval, 1), "clients": self.clients}

@@ -181,7 +181,7 @@ def stats() -> Response:
 
 @bp.get("/requests")
 def recent_requests() -> Response:
-    """The signed requests that arrived since ?since=ms (sim clock), oldest first: {ts, account, path}."""
+    """The signed requests that arrived since ?since=ms (sim clock), oldest first: {ts, account, path, ip}."""
     since = request.args.get("since", "0")
     if not since.isdigit():
         raise ValueError("since must be a time in milliseconds")

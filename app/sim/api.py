@@ -47,20 +47,20 @@ class RequestStats:
             self.since = now_ms()
             self._counts: dict[tuple[str, str], int] = {}
             self._statuses: dict[int, int] = {}
-            self.recent: deque[tuple[int, str, str]] = deque(maxlen=50_000)
+            self.recent: deque[tuple[int, str, str, str]] = deque(maxlen=50_000)
 
-    def count(self, api_key: str, path: str) -> None:
-        """Count one request (and remember when it came, for the benchmarks' detection delay)."""
+    def count(self, api_key: str, path: str, ip: str = "") -> None:
+        """Count one request (and remember when and from where it came: detection delay, per-IP checks)."""
         with self._lock:
             key = (api_key, path)
             self._counts[key] = self._counts.get(key, 0) + 1
-            self.recent.append((now_ms(), api_key, path))
+            self.recent.append((now_ms(), api_key, path, ip))
 
     def requests_since(self, since_ms: int, names: dict[str, str]) -> list[dict[str, Any]]:
         """The requests that arrived at or after `since_ms` (sim clock), oldest first, with account names."""
         with self._lock:
             rows = [r for r in self.recent if r[0] >= since_ms]
-        return [{"ts": ts, "account": names.get(key, ""), "path": path} for ts, key, path in rows]
+        return [{"ts": ts, "account": names.get(key, ""), "path": path, "ip": ip} for ts, key, path, ip in rows]
 
     def status(self, code: int) -> None:
         """Count one reply status (a lost reply counts as 0)."""
@@ -120,7 +120,7 @@ class ApiApp:
         path = str(environ.get("PATH_INFO", ""))
         if not path.startswith("/api/"):
             return self.fallback(environ, start_response)
-        self.stats.count(str(environ.get("HTTP_ACCESS_KEY", "")), path)
+        self.stats.count(str(environ.get("HTTP_ACCESS_KEY", "")), path, str(environ.get("REMOTE_ADDR", "")))
         decision = self.faults.decide(path)
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)

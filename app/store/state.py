@@ -1,4 +1,8 @@
-"""In-memory cache of every account's balance and positions, so page views never fan out to the exchange."""
+"""The cache of every account's balance and positions, so page views never fan out to the exchange.
+
+StateCache lives in this process's memory (ENGINE=local); store.shared_state.RedisStateCache has the same
+methods and keeps the views in Redis, where the shard workers write what they read and the web process
+shows and judges drift from it (ENGINE=celery)."""
 from __future__ import annotations
 
 import threading
@@ -27,6 +31,20 @@ class AccountView:
     auth_failed: bool = False
 
 
+@dataclass(frozen=True)
+class CacheSnapshot:
+    """Every view and every account's symbol settings, read at once (one pass over many accounts)."""
+
+    views: dict[int, AccountView]
+    settings: dict[int, dict[str, SymbolSettings]]
+
+    def get(self, account_id: int) -> AccountView | None:
+        return self.views.get(account_id)
+
+    def symbol_settings(self, account_id: int) -> dict[str, SymbolSettings]:
+        return dict(self.settings.get(account_id, {}))
+
+
 @dataclass
 class StateCache:
     """Thread-safe views by account id, plus the symbol settings learnt from reads and set calls."""
@@ -45,26 +63,29 @@ class StateCache:
         with self._lock:
             return dict(self._views)
 
-    def update(self, account_id: int, **changes: object) -> AccountView:
+    def snapshot(self) -> CacheSnapshot:
+        """Every view and every symbol setting, copied together."""
+        with self._lock:
+            return CacheSnapshot(dict(self._views), {k: dict(v) for k, v in self._settings.items()})
+
+    def update(self, account_id: int, **changes: object) -> None:
         """Merge fields into an account's view."""
         with self._lock:
             view = self._views.get(account_id) or AccountView(account_id)
-            view = replace(view, **changes)
-            self._views[account_id] = view
-            return view
+            self._views[account_id] = replace(view, **changes)
 
-    def record_success(self, account_id: int, *, read_at: float | None = None, **changes: object) -> AccountView:
+    def record_success(self, account_id: int, *, read_at: float | None = None, **changes: object) -> None:
         """A good read: store it and clear the error.
 
         `read_at` is when the read was sent (default now): a read sent before a run ended can hold facts from
         before that run's orders, so its age is counted from the moment it left, not from when it came back.
         """
-        return self.update(account_id, fetched_at=time.time() if read_at is None else read_at, error=None,
+        self.update(account_id, fetched_at=time.time() if read_at is None else read_at, error=None,
                            error_at=None, auth_failed=False, **changes)
 
-    def record_error(self, account_id: int, message: str, *, auth: bool = False) -> AccountView:
+    def record_error(self, account_id: int, message: str, *, auth: bool = False) -> None:
         """A failed read: keep the old numbers, remember why."""
-        return self.update(account_id, error=message, error_at=time.time(), auth_failed=auth)
+        self.update(account_id, error=message, error_at=time.time(), auth_failed=auth)
 
     def forget(self, account_id: int) -> None:
         """Drop a deleted account."""

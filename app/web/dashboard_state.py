@@ -27,8 +27,8 @@ from .serialize import position_to_dict, text
 
 def build_state(app: Flask) -> dict[str, Any]:
     """Everything the main page shows, as JSON."""
-    cache = app.extensions["state"]
-    views = cache.all()
+    cache = app.extensions["state"].snapshot()  # every view at once (celery engine: one pipelined Redis read)
+    views = cache.views
     accounts = db.session.query(Account).order_by(Account.role.desc(), Account.name).all()
     links: dict[int, list[Link]] = {}
     for row in db.session.query(PositionLink).all():
@@ -72,7 +72,8 @@ def cluster_status(app: Flask) -> dict[str, Any] | None:
     cluster = app.extensions["replication"].cluster
     if cluster is None:
         return None
-    return {"engine": "celery", "shards": cluster.shards()}
+    shards = cluster.shards()
+    return {"engine": "celery", "shards": shards, "state_problem": getattr(app.extensions["state"], "problem", None)}
 
 
 def add_performance(master: Account | None, master_view: AccountView | None, clients: list[dict[str, Any]],

@@ -209,8 +209,11 @@
         h("td", { text: s.last_heartbeat_age_s === null ? "never" : s.last_heartbeat_age_s.toFixed(1) + " s ago" }),
         h("td", { class: "num", text: String(s.clients) }),
         h("td", { text: s.egress || "—" }),
-        h("td", { class: "num", text: b.requests_last_minute !== undefined ? String(b.requests_last_minute) : "—" })));
+        h("td", { class: "num", text: b.requests_last_minute !== undefined ? String(b.requests_last_minute) : "—" }),
+        h("td", { class: "num", text: s.client_refresh_interval_s == null ? "—" : "every " + s.client_refresh_interval_s + " s" })));
     });
+    var problem = $("shared-state-problem");
+    if (problem) { problem.hidden = !c.state_problem; problem.textContent = c.state_problem || ""; }
   }
 
   function renderSource() {
@@ -241,8 +244,9 @@
     el.textContent = b.requests_last_minute + " req/min (" + b.pct_of_exchange_limit + "% of 6000)";
     el.className = b.lockout_until ? "neg" : b.pct_of_exchange_limit >= 80 ? "warn" : "muted";
     el.title = "last minute: actions " + (by.action || 0) + ", master " + (by.master || 0) + ", background " +
-      (by.background || 0) + " (cap " + b.background_cap_per_minute + "); clients refreshed every " +
-      b.client_refresh_interval_s + " s; cap " + b.limit_per_minute + "/min";
+      (by.background || 0) + " (cap " + b.background_cap_per_minute + "); " +
+      (b.client_refresh_interval_s == null ? "clients read by their shards (see the shard table)"
+        : "clients refreshed every " + b.client_refresh_interval_s + " s") + "; cap " + b.limit_per_minute + "/min";
   }
 
   /* ----- master -------------------------------------------------------------------------------------- */

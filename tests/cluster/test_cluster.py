@@ -232,3 +232,42 @@ def test_close_all_sweeps_each_shard_from_its_own_address(cluster):
     after = cluster.sim.limits.snapshot()["ip_requests"]
     for ip in ("127.0.0.2", "127.0.0.3"):  # the clients were swept by their shards
         assert after.get(ip, 0) > before.get(ip, 0)
+
+
+def test_each_shard_reads_its_own_clients_and_the_web_process_shows_what_they_read(cluster):
+    """The dashboard's state cache is shared in Redis: the shards' runs and paced refreshes fill it, from their
+    own addresses and budgets; the web process sends no request for a client."""
+    cluster.env["FLASK_CLIENT_REFRESH_SECONDS"] = "1"
+    started_ms = int(time.time() * 1000)
+    cluster.seed(("A", "B"), workers=(0, 1))
+    with cluster.app.app_context():
+        ids = {a.name: a.id for a in db.session.query(Account)}
+    cache = cluster.app.extensions["state"]
+    wait_for(lambda: all(cache.get(ids[n]) and cache.get(ids[n]).equity == Decimal("5000") for n in ("A", "B")),
+             "the shards' paced refresh to fill the shared cache")
+    cluster.sim.exchange.open_position("Master", BTC, "long", "0.1")
+    report = cluster.replicate()
+    assert sorted(r["status"] for r in report["results"]) == ["ok", "ok"], report["results"]
+    wait_for(lambda: all([p.total for p in cache.get(ids[n]).positions] == [Decimal("0.05")] for n in ("A", "B")),
+             "the copies to show in the web process's view")
+    seen = [r for r in cluster.sim.stats.requests_since(started_ms, cluster.sim.exchange.key_names())
+            if r["account"] in ("A", "B")]
+    assert seen and {r["ip"] for r in seen} <= {"127.0.0.2", "127.0.0.3"}, seen  # never from the web process
+    from tests.conftest import operator_client
+
+    web = operator_client(cluster.app)
+    state = web.get("/api/state").get_json()
+    clients = {c["name"]: c for c in state["clients"]}
+    assert [p["size"] for p in clients["A"]["positions"]] == ["0.05"], clients["A"]
+    assert all(s["client_refresh_interval_s"] == 1 for s in state["cluster"]["shards"])
+    answer = web.post("/api/refresh").get_json()
+    assert answer["clients_on_shards"] is True and answer["failed"] == 0
+
+
+def wait_for(check, what: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -18,6 +18,7 @@ from .wire import master_from_wire, outcome_to_wire
 
 TASK_SYNC_SHARD = "copier.sync_shard"
 TASK_CLOSE_SHARD = "copier.close_shard"
+TASK_REFRESH_SHARD = "copier.refresh_shard"
 
 
 def queue_of(shard: int) -> str:
@@ -80,5 +81,13 @@ def make_celery(app: Flask) -> Celery:
                 db.session.remove()
         return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "results": [outcome_to_wire(r) for r in results]}
+
+    @celery.task(name=TASK_REFRESH_SHARD, ignore_result=True)
+    def refresh_shard(payload: dict[str, Any]) -> dict[str, Any]:
+        """Re-read these clients soon, in the background within this worker's budget (never holds the queue)."""
+        from ...feeds.refresh import refresh_soon
+
+        refresh_soon(app, [int(i) for i in payload["account_ids"]])
+        return {"shard": payload["shard"], "queued": len(payload["account_ids"])}
 
     return celery

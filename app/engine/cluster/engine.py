@@ -13,7 +13,7 @@ from flask import Flask
 
 from ..replication.recording import AccountOutcome
 from ..replication.state import MasterState
-from .celery_app import TASK_CLOSE_SHARD, TASK_SYNC_SHARD, make_celery, queue_of
+from .celery_app import TASK_CLOSE_SHARD, TASK_REFRESH_SHARD, TASK_SYNC_SHARD, make_celery, queue_of
 from .shards import shard_count, shard_groups
 from .wire import master_to_wire, outcome_from_wire
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_KEY = "copier:shard:{}"
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL_SECONDS = 30
+REFRESH_EXPIRES_SECONDS = 60  # a refresh request not taken by then is dropped: the paced refresh goes on
 
 
 class ClusterEngine:
@@ -52,6 +53,29 @@ class ClusterEngine:
                 db.session.remove()
         return self._scatter(TASK_CLOSE_SHARD, run_uid, groups, lambda shard, ids: {
             "shard": shard, "run_uid": run_uid, "symbol": symbol, "account_ids": ids})
+
+    def refresh_later(self, account_ids: Sequence[int]) -> int:
+        """Ask each shard's worker to re-read these clients soon (its own address and budget); no waiting.
+
+        Returns how many clients were handed over; Redis being down is logged and hands over none.
+        """
+        if not account_ids:
+            return 0
+        from ...store.extensions import db
+
+        with self.app.app_context():
+            groups = shard_groups(self.app, account_ids)
+            db.session.remove()
+        handed = 0
+        for shard, accounts in sorted(groups.items()):
+            try:
+                self.celery.send_task(TASK_REFRESH_SHARD, args=[{"shard": shard, "account_ids": [a for a, _ in accounts]}],
+                                      queue=queue_of(shard), expires=REFRESH_EXPIRES_SECONDS)
+            except Exception as exc:  # the broker is down: the shard's paced refresh reads them in turn
+                log.warning("could not ask shard %d to refresh %d clients: %s", shard, len(accounts), exc)
+                continue
+            handed += len(accounts)
+        return handed
 
     def _scatter(self, task: str, run_uid: str, groups: dict[int, list[tuple[int, str]]],
                  payload_of) -> list[AccountOutcome]:
@@ -109,7 +133,9 @@ class ClusterEngine:
             rows.append({"shard": shard, "alive": age is not None and age < HEARTBEAT_TTL_SECONDS / 2,
                          "last_heartbeat_age_s": round(age, 1) if age is not None else None,
                          "worker": beat.get("worker"), "egress": beat.get("egress"),
-                         "clients": int(counts.get(shard, 0)), "budget": beat.get("budget"), "error": error})
+                         "clients": int(counts.get(shard, 0)), "budget": beat.get("budget"),
+                         "client_refresh_interval_s": (beat.get("refresh") or {}).get("client_refresh_interval_s"),
+                         "error": error})
         return rows
 
 
@@ -127,7 +153,8 @@ def beat_forever(app: Flask, shard: int, stop) -> None:
         snap = budget.snapshot() if budget is not None else None
         beat = {"at": time.time(), "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "egress": app.config.get("EGRESS_SOURCE_ADDRESS") or "default",
-                "budget": None if snap is None else snap.to_dict()}
+                "budget": None if snap is None else snap.to_dict(),
+                "refresh": app.extensions["refresh_pacer"].status()}
         try:
             client.set(key, json.dumps(beat), ex=HEARTBEAT_TTL_SECONDS)
         except Exception as exc:

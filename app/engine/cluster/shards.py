@@ -11,6 +11,18 @@ from ...store.extensions import db
 from ...store.models import Account
 
 
+def served_shard(app: Flask) -> int | None:
+    """The shard this process serves: set on a shard worker, None in the web process and on ENGINE=local."""
+    shard = app.config.get("WORKER_SHARD")
+    return None if shard is None else int(shard)
+
+
+def clients_read_elsewhere(app: Flask) -> bool:
+    """True in the coordinator of ENGINE=celery: its clients are read by their shards' workers, each from its
+    own address and budget, never from here."""
+    return app.config.get("ENGINE", "local") == "celery" and served_shard(app) is None
+
+
 def shard_count(app: Flask) -> int:
     """CLUSTER_SHARDS (at least 1)."""
     return max(1, int(app.config.get("CLUSTER_SHARDS", 2)))

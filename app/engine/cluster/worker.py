@@ -1,5 +1,6 @@
 """`flask --app wsgi worker --shard K`: one shard's Celery worker (one task at a time, so one account's
-operations stay in order), its heartbeat, and its own egress address and request budget."""
+operations stay in order), its heartbeat, its paced refresh of the shard's clients, and its own egress
+address and request budget."""
 from __future__ import annotations
 
 import logging
@@ -13,13 +14,27 @@ from .engine import beat_forever
 log = logging.getLogger(__name__)
 
 
+def pace_refresh(app: Flask, stop: threading.Event) -> None:
+    """This shard's paced client refresh (balances, positions, fills, loss limits), one slice a second."""
+    from ...feeds.refresh_pacer import TICK_SECONDS
+
+    pacer = app.extensions["refresh_pacer"]
+    while not stop.wait(TICK_SECONDS):
+        try:
+            pacer.tick()
+        except Exception:
+            log.exception("this shard's paced refresh failed; trying again next tick")
+
+
 def run_worker(app: Flask, shard: int, loglevel: str = "INFO") -> None:
     """Serve shard `shard` until stopped (SIGTERM / Ctrl-C)."""
     if app.config.get("ENGINE") != "celery":
         raise RuntimeError("a shard worker needs ENGINE=celery (FLASK_ENGINE=celery) and REDIS_URL")
+    app.config["WORKER_SHARD"] = int(shard)  # from here on this process reads and copies this shard's clients
     celery = make_celery(app)
     stop = threading.Event()
     threading.Thread(target=beat_forever, args=(app, shard, stop), name="heartbeat", daemon=True).start()
+    threading.Thread(target=pace_refresh, args=(app, stop), name="refresh-pacer", daemon=True).start()
     log.info("shard %d worker: queue %s, egress %s", shard, queue_of(shard),
              app.config.get("EGRESS_SOURCE_ADDRESS") or "the default route")
     try:

@@ -374,18 +374,22 @@ class ReplicationService:
                 self._learn_symbol_account(job, symbol, read.result())
             except BitgetError as exc:
                 job.read_errors[symbol] = exc  # tried once more, or opens are blocked, in _fresh_plan
-        view = self.cache.get(job.account_id)
-        if view is None or view.equity is None or job.known_pos_mode is None:
-            self._read_symbol_account(job, symbols[0])  # nothing is known: this read must succeed
-            view = self.cache.get(job.account_id)
+        fresh = list(job.fresh.values())
+        if not fresh and (view is None or view.equity is None or job.known_pos_mode is None):
+            fresh = [self._read_symbol_account(job, symbols[0])]  # nothing is known: this read must succeed
         self.cache.update(job.account_id, positions=client_positions)
         return ClientState(
-            account_id=job.account_id, name=job.name, equity=view.equity or Decimal(0),
+            account_id=job.account_id, name=job.name, equity=(fresh[-1].equity if fresh else view.equity) or Decimal(0),
             pos_mode=str(job.known_pos_mode), positions=client_positions, settings=job.settings, links=job.links,
-            symbol_settings=self.cache.symbol_settings(job.account_id),
+            symbol_settings=self._symbol_settings(job),
             following_since_ms=job.following_since_ms, open_block_reason=job.open_block_reason,
             now_ms=int(time.time() * 1000),
         )
+
+    def _symbol_settings(self, job: ClientJob) -> dict[str, SymbolSettings]:
+        """The cached symbol settings, overridden by what this run read (facts first, the cache may lag)."""
+        return {**self.cache.symbol_settings(job.account_id),
+                **{symbol: SymbolSettings.read_from(info) for symbol, info in job.fresh.items()}}
 
     def _read_symbol_account(self, job: ClientJob, symbol: str) -> SymbolAccount:
         """One fresh per-symbol account read: equity, position mode, the symbol's margin mode and leverages."""
@@ -394,8 +398,7 @@ class ReplicationService:
     def _learn_symbol_account(self, job: ClientJob, symbol: str, info: SymbolAccount) -> SymbolAccount:
         job.fresh[symbol] = info
         job.read_errors.pop(symbol, None)
-        self.cache.learn_settings(job.account_id, symbol, SymbolSettings(
-            info.margin_mode, info.leverage_for(info.margin_mode, "long"), info.leverage_for(info.margin_mode, "short")))
+        self.cache.learn_settings(job.account_id, symbol, SymbolSettings.read_from(info))
         self.cache.record_success(job.account_id, equity=info.equity, available=info.available,
                                   unrealized_pl=info.unrealized_pl, pos_mode=info.pos_mode)
         job.known_pos_mode = info.pos_mode
@@ -424,7 +427,7 @@ class ReplicationService:
             return FreshPlan(blocked, plan_replication(master, [blocked], contracts, positions=positions,
                                                        tpsl=tpsl)[0])
         fresh = replace(state, equity=infos[-1].equity, pos_mode=infos[-1].pos_mode,
-                        symbol_settings=self.cache.symbol_settings(job.account_id))
+                        symbol_settings=self._symbol_settings(job))
         return FreshPlan(fresh, plan_replication(master, [fresh], contracts, positions=positions, tpsl=tpsl)[0])
 
     def _execute(self, job: ClientJob, state: ClientState, plan: ClientPlan, book: IntentBook,

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.bitget.models import Position
+from app.bitget.models import Position, SymbolAccount
 
 # Operation kinds
 OP_SET_MARGIN_MODE = "set_margin_mode"
@@ -144,6 +144,12 @@ class SymbolSettings:
     def leverage_for(self, hold_side: str) -> int:
         """The leverage a position on this side would get."""
         return self.long_leverage if hold_side == LONG else self.short_leverage
+
+    @classmethod
+    def read_from(cls, info: SymbolAccount) -> SymbolSettings:
+        """What a per-symbol account read says the account has for that symbol."""
+        return cls(info.margin_mode, info.leverage_for(info.margin_mode, "long"),
+                   info.leverage_for(info.margin_mode, "short"))
 
 
 @dataclass(frozen=True)

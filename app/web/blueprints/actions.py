@@ -84,8 +84,12 @@ def auto_follow():
 @bp.post("/refresh")
 def refresh():
     """Re-read every account from the exchange now."""
+    from ...engine.cluster.shards import clients_read_elsewhere
     from ...feeds.refresh import refresh_accounts
 
-    failed = refresh_accounts(current_app._get_current_object())  # a real app: workers run outside the request
-    flash("Refreshed all accounts." + (f" {failed} could not be read." if failed else ""), "error" if failed else "ok")
+    app = current_app._get_current_object()  # a real app: workers run outside the request
+    failed = refresh_accounts(app)
+    done = ("Refreshed the master; each shard's worker is re-reading its clients." if clients_read_elsewhere(app)
+            else "Refreshed all accounts.")
+    flash(done + (f" {failed} could not be read." if failed else ""), "error" if failed else "ok")
     return redirect(url_for("dashboard.index"))

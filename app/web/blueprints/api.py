@@ -284,8 +284,11 @@ def refresh():
     """Re-read every account now."""
     from flask import current_app
 
+    from ...engine.cluster.shards import clients_read_elsewhere
     from ...feeds.refresh import refresh_accounts
 
     action_body(())
-    failed = refresh_accounts(current_app._get_current_object())  # a real app: workers run outside the request
-    return jsonify({"refreshed": True, "failed": failed})
+    app = current_app._get_current_object()  # a real app: workers run outside the request
+    failed = refresh_accounts(app)
+    # ENGINE=celery: the clients are re-read by their shards' workers, in the background
+    return jsonify({"refreshed": True, "failed": failed, "clients_on_shards": clients_read_elsewhere(app)})
