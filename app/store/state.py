@@ -45,8 +45,28 @@ class CacheSnapshot:
         return dict(self.settings.get(account_id, {}))
 
 
+class ViewWrites:
+    """What a good and a failed read write, in terms of `update` (shared by every cache)."""
+
+    def update(self, account_id: int, **changes: object) -> None:
+        raise NotImplementedError
+
+    def record_success(self, account_id: int, *, read_at: float | None = None, **changes: object) -> None:
+        """A good read: store it and clear the error.
+
+        `read_at` is when the read was sent (default now): a read sent before a run ended can hold facts from
+        before that run's orders, so its age is counted from the moment it left, not from when it came back.
+        """
+        self.update(account_id, fetched_at=time.time() if read_at is None else read_at, error=None,
+                    error_at=None, auth_failed=False, **changes)
+
+    def record_error(self, account_id: int, message: str, *, auth: bool = False) -> None:
+        """A failed read: keep the old numbers, remember why."""
+        self.update(account_id, error=message, error_at=time.time(), auth_failed=auth)
+
+
 @dataclass
-class StateCache:
+class StateCache(ViewWrites):
     """Thread-safe views by account id, plus the symbol settings learnt from reads and set calls."""
 
     _views: dict[int, AccountView] = field(default_factory=dict)
@@ -73,19 +93,6 @@ class StateCache:
         with self._lock:
             view = self._views.get(account_id) or AccountView(account_id)
             self._views[account_id] = replace(view, **changes)
-
-    def record_success(self, account_id: int, *, read_at: float | None = None, **changes: object) -> None:
-        """A good read: store it and clear the error.
-
-        `read_at` is when the read was sent (default now): a read sent before a run ended can hold facts from
-        before that run's orders, so its age is counted from the moment it left, not from when it came back.
-        """
-        self.update(account_id, fetched_at=time.time() if read_at is None else read_at, error=None,
-                           error_at=None, auth_failed=False, **changes)
-
-    def record_error(self, account_id: int, message: str, *, auth: bool = False) -> None:
-        """A failed read: keep the old numbers, remember why."""
-        self.update(account_id, error=message, error_at=time.time(), auth_failed=auth)
 
     def forget(self, account_id: int) -> None:
         """Drop a deleted account."""

@@ -237,7 +237,7 @@ def test_close_all_sweeps_each_shard_from_its_own_address(cluster):
 def test_each_shard_reads_its_own_clients_and_the_web_process_shows_what_they_read(cluster):
     """The dashboard's state cache is shared in Redis: the shards' runs and paced refreshes fill it, from their
     own addresses and budgets; the web process sends no request for a client."""
-    cluster.env["FLASK_CLIENT_REFRESH_SECONDS"] = "1"
+    cluster.env.update(FLASK_SCHEDULER_ENABLED="true", FLASK_CLIENT_REFRESH_SECONDS="1")  # the workers' refresh
     started_ms = int(time.time() * 1000)
     cluster.seed(("A", "B"), workers=(0, 1))
     with cluster.app.app_context():

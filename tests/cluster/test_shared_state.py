@@ -9,7 +9,7 @@ import pytest
 
 from app.bitget.models import Position
 from app.engine.replication.state import SymbolSettings
-from app.store.shared_state import RedisStateCache
+from app.store.shared_state import RedisStateCache, ShardStateCache
 from app.store.state import StateCache
 
 
@@ -94,3 +94,42 @@ def test_redis_down_reads_as_unknown_and_writes_do_not_raise():
 def test_an_unknown_field_is_refused(redis_server, prefix):
     with pytest.raises(TypeError):
         RedisStateCache(redis_server.url, prefix).update(1, equtiy=Decimal("1"))
+
+
+def test_a_shard_worker_writes_its_changes_in_batches_and_only_the_fields_it_changed(redis_server, prefix):
+    web = RedisStateCache(redis_server.url, prefix)
+    worker = ShardStateCache(RedisStateCache(redis_server.url, prefix))
+    worker.record_success(5, equity=Decimal("100"), positions=(position(),), pos_mode="hedge_mode")
+    worker.learn_settings(5, "BTCUSDT", SymbolSettings("crossed", 20, 20))
+    assert worker.get(5).equity == Decimal("100") and web.get(5) is None  # not flushed yet
+    assert worker.flush()
+    assert web.get(5).equity == Decimal("100") and web.symbol_settings(5) == {"BTCUSDT": SymbolSettings("crossed", 20, 20)}
+    web.update(5, positions=(position("0.7"),))  # the web process's own write (a client stream)
+    worker.record_success(5, equity=Decimal("101"))
+    worker.forget_settings(5, "BTCUSDT")
+    worker.flush()
+    view = web.get(5)
+    assert view.equity == Decimal("101") and view.positions == (position("0.7"),)  # both writes kept
+    assert web.symbol_settings(5) == {}
+
+
+def test_a_shard_worker_loads_an_account_it_has_not_seen_from_the_shared_cache_once(redis_server, prefix):
+    web = RedisStateCache(redis_server.url, prefix)
+    web.record_success(6, equity=Decimal("7"), pos_mode="one_way_mode")
+    web.learn_settings(6, "ETHUSDT", SymbolSettings("isolated", 3, 3))
+    worker = ShardStateCache(RedisStateCache(redis_server.url, prefix))
+    worker.update(6, positions=())  # a write first: the rest of the view still comes from Redis
+    view = worker.get(6)
+    assert view.equity == Decimal("7") and view.pos_mode == "one_way_mode" and view.positions == ()
+    assert worker.symbol_settings(6) == {"ETHUSDT": SymbolSettings("isolated", 3, 3)}
+    web.record_success(6, equity=Decimal("8"))
+    assert worker.get(6).equity == Decimal("7")  # loaded once: the worker is the account's reader
+
+
+def test_a_flush_redis_refused_goes_again_with_the_next_one(redis_server, prefix):
+    worker = ShardStateCache(RedisStateCache("redis://127.0.0.1:9/0", prefix))
+    worker.record_success(4, equity=Decimal("3"))
+    assert worker.flush() is False and worker.problem
+    worker.shared = RedisStateCache(redis_server.url, prefix)  # Redis is back
+    assert worker.flush() is True
+    assert RedisStateCache(redis_server.url, prefix).get(4).equity == Decimal("3")

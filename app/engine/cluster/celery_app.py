@@ -26,6 +26,13 @@ def queue_of(shard: int) -> str:
     return f"shard-{int(shard)}"
 
 
+def flush_views(app: Flask) -> None:
+    """A shard worker's cache writes its changes to the shared cache now (no-op for any other cache)."""
+    flush = getattr(app.extensions["state"], "flush", None)
+    if flush is not None:
+        flush()
+
+
 def make_celery(app: Flask) -> Celery:
     """A Celery app configured from the Flask config (REDIS_URL, CLUSTER_REDELIVERY_SECONDS)."""
     url = app.config.get("REDIS_URL")
@@ -59,6 +66,7 @@ def make_celery(app: Flask) -> Celery:
                     preview=bool(payload["preview"]), detected_at=payload.get("detected_at"))
             finally:
                 db.session.remove()
+                flush_views(app)  # what this task read is in the shared cache before the coordinator goes on
         return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "redelivered": bool(task.request.delivery_info.get("redelivered")),
                 "results": [outcome_to_wire(r) for r in results]}
@@ -79,6 +87,7 @@ def make_celery(app: Flask) -> Celery:
                 results = sweep_accounts(service, accounts, payload.get("symbol"))
             finally:
                 db.session.remove()
+                flush_views(app)
         return {"shard": payload["shard"], "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "results": [outcome_to_wire(r) for r in results]}
 

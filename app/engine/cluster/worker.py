@@ -8,6 +8,7 @@ import threading
 
 from flask import Flask
 
+from ...store.shared_state import FLUSH_SECONDS, ShardStateCache
 from .celery_app import make_celery, queue_of
 from .engine import beat_forever
 
@@ -26,15 +27,25 @@ def pace_refresh(app: Flask, stop: threading.Event) -> None:
             log.exception("this shard's paced refresh failed; trying again next tick")
 
 
+def flush_forever(cache: ShardStateCache, stop: threading.Event) -> None:
+    """This worker's reads reach the shared state cache every FLUSH_SECONDS (and at the end of every task)."""
+    while not stop.wait(FLUSH_SECONDS):
+        cache.flush()
+    cache.flush()
+
+
 def run_worker(app: Flask, shard: int, loglevel: str = "INFO") -> None:
     """Serve shard `shard` until stopped (SIGTERM / Ctrl-C)."""
     if app.config.get("ENGINE") != "celery":
         raise RuntimeError("a shard worker needs ENGINE=celery (FLASK_ENGINE=celery) and REDIS_URL")
     app.config["WORKER_SHARD"] = int(shard)  # from here on this process reads and copies this shard's clients
+    cache = app.extensions["state"] = ShardStateCache(app.extensions["state"])
     celery = make_celery(app)
     stop = threading.Event()
+    threading.Thread(target=flush_forever, args=(cache, stop), name="state-flush", daemon=True).start()
     threading.Thread(target=beat_forever, args=(app, shard, stop), name="heartbeat", daemon=True).start()
-    threading.Thread(target=pace_refresh, args=(app, stop), name="refresh-pacer", daemon=True).start()
+    if app.config.get("SCHEDULER_ENABLED", True):  # the background jobs of a worker: its clients' refresh
+        threading.Thread(target=pace_refresh, args=(app, stop), name="refresh-pacer", daemon=True).start()
     log.info("shard %d worker: queue %s, egress %s", shard, queue_of(shard),
              app.config.get("EGRESS_SOURCE_ADDRESS") or "the default route")
     try:

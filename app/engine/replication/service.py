@@ -81,7 +81,6 @@ class ReplicationService:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.gateway = app.extensions["gateway"]
-        self.cache: StateCache = app.extensions["state"]
         self.executor = AccountExecutor(int(app.config["EXECUTOR_MAX_WORKERS"]))
         # reads a worker starts beside its own (never the workers' pool: a worker waiting on it could starve it)
         self.prefetch = AccountExecutor(int(app.config["EXECUTOR_MAX_WORKERS"]))
@@ -103,6 +102,11 @@ class ReplicationService:
         # cache is read again after that, the (older) cache must not make it look drifting
         self.reconciled: dict[int, tuple[Any, float] | None] = {}
         self._install: str | None = None
+
+    @property
+    def cache(self) -> StateCache:
+        """The state cache (a shard worker swaps in its own when it starts)."""
+        return self.app.extensions["state"]
 
     def cache_predates_reconcile(self, account_id: int, fetched_at: float | None) -> Any | None:
         """The master signature of the client's last good reconcile when its cache was read before it."""
