@@ -5,9 +5,7 @@
 """
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -17,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+
+from app.engine.cluster import local_servers
+from app.engine.cluster.local_servers import as_postgres
 
 INSTALL_HINT = "`make test` installs it (Debian packages redis-server and postgresql)"
 START_TIMEOUT_S = 30.0
@@ -116,10 +117,10 @@ def launch_redis(binary: str, port: int) -> RedisServer:
 
 def postgres_bin() -> Path:
     """The newest PostgreSQL bin directory Debian installed (/usr/lib/postgresql/N/bin)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not found:
-        raise ServerUnavailable(f"PostgreSQL (initdb, pg_ctl) not found under /usr/lib/postgresql: {INSTALL_HINT}")
-    return Path(found[-1]).parent
+    try:
+        return local_servers.postgres_bin()
+    except FileNotFoundError as exc:
+        raise ServerUnavailable(f"{exc}: {INSTALL_HINT}") from None
 
 
 @dataclass
@@ -178,21 +179,14 @@ class PostgresServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run the command as Debian's `postgres` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 def prepare_directory() -> Path:
     """A temporary directory the server's user owns (root's pytest temp dirs are closed to `postgres`)."""
     directory = Path(tempfile.mkdtemp(prefix="copier-pg-"))
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(directory)
-            raise ServerUnavailable(f"no `postgres` system user to run PostgreSQL as: {INSTALL_HINT}") from None
-        os.chown(directory, user.pw_uid, user.pw_gid)
+    try:
+        local_servers.hand_to_postgres(directory)
+    except KeyError:
+        shutil.rmtree(directory)
+        raise ServerUnavailable(f"no `postgres` system user to run PostgreSQL as: {INSTALL_HINT}") from None
     return directory
 
 
@@ -201,8 +195,7 @@ def start_postgres(database: str = "copier_test") -> PostgresServer:
     bin_dir = postgres_bin()
     directory = prepare_directory()
     try:
-        run_checked(as_postgres([str(bin_dir / "initdb"), "-D", str(directory / "data"), "-U", "postgres",
-                                 "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]), "initdb")
+        run_checked(local_servers.initdb_command(bin_dir, directory / "data", durable=False), "initdb")
         return on_free_port(lambda port: launch_postgres(PostgresServer(port, directory, bin_dir, database)))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
@@ -213,8 +206,7 @@ def launch_postgres(server: PostgresServer) -> PostgresServer:
     """One attempt at starting the initialised cluster on `server.port` and creating its database."""
     directory, bin_dir, database = server.directory, server.bin_dir, server.database
     data, log = directory / "data", directory / "postgres.log"
-    options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {directory} -c max_connections=300 "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    options = local_servers.server_options(server.port, directory, durable=False)  # the data is thrown away
     try:
         run_checked(as_postgres([str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w",
                                  "-t", str(int(START_TIMEOUT_S)), "-o", options]), "pg_ctl start", log)

@@ -10,9 +10,7 @@ Ctrl-C stops everything. On several hosts run the same pieces by hand: README "S
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -20,36 +18,31 @@ import sys
 import time
 from pathlib import Path
 
+from . import local_servers
+from .local_servers import as_postgres
+
 ROOT = Path(__file__).resolve().parents[3]
 PG_PORT, REDIS_PORT = 55432, 56379
 
 
-def as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: then run it as Debian's `postgres` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 def postgres_bin() -> Path:
-    """Debian's newest PostgreSQL binaries."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not found:
-        sys.exit("PostgreSQL not found under /usr/lib/postgresql: `make run-cluster` installs it (apt-get)")
-    return Path(found[-1]).parent
+    """Debian's newest PostgreSQL binaries (exits with the reason when there are none)."""
+    try:
+        return local_servers.postgres_bin()
+    except FileNotFoundError as exc:
+        sys.exit(f"{exc}: `make run-cluster` installs it (apt-get)")
 
 
 def start_postgres(folder: Path) -> str:
     """Initialise (once) and start the cluster's database; returns its SQLAlchemy URL."""
     bin_dir, data = postgres_bin(), folder / "pg"
     folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(folder, user.pw_uid, user.pw_gid)
+    local_servers.hand_to_postgres(folder)
     if not (data / "PG_VERSION").exists():
-        subprocess.run(as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                                    "--encoding=UTF8", "--locale=C"]), check=True, capture_output=True)
+        subprocess.run(local_servers.initdb_command(bin_dir, data), check=True, capture_output=True)
     subprocess.run(as_postgres([str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-l", str(folder / "pg.log"),
-                                "-w", "-o", f"-p {PG_PORT} -c listen_addresses=127.0.0.1 -k {folder} "
-                                            "-c max_connections=300"]), check=True, capture_output=True)
+                                "-w", "-o", local_servers.server_options(PG_PORT, folder)]),
+                   check=True, capture_output=True)
     import psycopg
 
     with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} user=postgres dbname=postgres", autocommit=True) as conn:

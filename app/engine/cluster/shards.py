@@ -31,6 +31,10 @@ def shard_count(app: Flask) -> int:
 def assign_missing(app: Flask) -> int:
     """Give every client without a shard (or with one beyond CLUSTER_SHARDS) the least loaded shard."""
     count = shard_count(app)
+    unplaced = db.session.query(Account.id).filter(
+        Account.role == "client", db.or_(Account.shard.is_(None), Account.shard < 0, Account.shard >= count))
+    if unplaced.first() is None:  # the usual case (every dashboard poll asks): one read, no write
+        return 0
     clients = db.session.query(Account).filter_by(role="client").order_by(Account.id).all()
     load = Counter(a.shard for a in clients if a.shard is not None and 0 <= a.shard < count)
     moved = 0

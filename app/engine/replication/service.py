@@ -175,7 +175,7 @@ class ReplicationService:
             master = master or finish_master_read()
             if self.cluster is not None and flat_check is not None:
                 master = MasterState(equity=master.equity, positions=flat_check())  # the shards get facts only
-            contracts = self.gateway.contracts()
+            contracts = self.gateway.contracts() if self.cluster is None else {}  # each shard reads its own
         except BitgetError as exc:
             outcome = AccountOutcome(master_account.id, master_account.name, "failed",
                                      f"Cannot read the master account: {exc}", acted=True)
