@@ -252,6 +252,8 @@ class FeedStatus:
             return f"polling · WebSocket {self.state}" + (f" ({self.reason})" if self.reason else "")
         if not self.enabled:
             return "polling · WebSocket off" + (f" ({self.reason})" if self.reason else "")
+        if self.state == "off":  # enabled, not started yet (it starts with the background jobs)
+            return "polling · WebSocket not started" + (f" ({self.reason})" if self.reason else "")
         since = time.strftime("%H:%M", time.localtime(self.down_since or self.since or now))
         return f"polling · WebSocket down since {since}" + (f" ({self.reason})" if self.reason else "")
 

@@ -211,6 +211,7 @@ def test_status_line_says_where_changes_come_from():
     assert down.text(now) == "polling · WebSocket down since 12:03 (connection closed by the server (code 1001))"
     assert FeedStatus(enabled=False, state="off", reason="WS_ENABLED is off").text(now) == \
         "polling · WebSocket off (WS_ENABLED is off)"
+    assert FeedStatus(enabled=True, state="off").text(now) == "polling · WebSocket not started"  # never "down"
 
 
 class _App:

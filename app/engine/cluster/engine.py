@@ -154,7 +154,9 @@ def beat_forever(app: Flask, shard: int, stop) -> None:
         beat = {"at": time.time(), "worker": f"{socket.gethostname()}:{os.getpid()}",
                 "egress": app.config.get("EGRESS_SOURCE_ADDRESS") or "default",
                 "budget": None if snap is None else snap.to_dict(),
-                "refresh": app.extensions["refresh_pacer"].status()}
+                # the worker's paced refresh runs with its background jobs (SCHEDULER_ENABLED)
+                "refresh": app.extensions["refresh_pacer"].status() if app.config.get("SCHEDULER_ENABLED", True)
+                else None}
         try:
             client.set(key, json.dumps(beat), ex=HEARTBEAT_TTL_SECONDS)
         except Exception as exc:

@@ -233,10 +233,35 @@ class LinkStore:
 
     @staticmethod
     def _apply(batch: list[_Write]) -> None:
-        """Stage the writes in order."""
+        """Stage the writes in order: the batch's accounts and links are read in two queries, the new intents
+        inserted in one statement (a batch holds hundreds of accounts' writes)."""
+        rows = _BatchRows(batch)
         for item in batch:
-            _APPLY[item.kind](item)
+            _APPLY[item.kind](item, rows)
         db.session.flush()
+        for item in batch:
+            if isinstance(item.result, OrderIntent):
+                item.result = item.result.id
+
+
+class _BatchRows:
+    """The accounts and links a batch writes to, read once, kept in step with the batch's own writes."""
+
+    def __init__(self, batch: list[_Write]) -> None:
+        ids = sorted({item.account_id for item in batch if item.kind in ("create", "update")})
+        self.accounts = {a.id: a for a in db.session.query(Account).filter(Account.id.in_(ids))} if ids else {}
+        with db.session.no_autoflush:
+            found = db.session.query(PositionLink).filter(PositionLink.account_id.in_(ids)).all() if ids else []
+        self.links = {(link.account_id, link.symbol, link.hold_side): link for link in found}
+
+    def link(self, item: _Write) -> PositionLink | None:
+        return self.links.get((item.account_id, item.symbol, item.hold_side))
+
+    def forget(self, item: _Write) -> None:
+        """A delete in the batch: its links are gone for the writes after it."""
+        for key in [k for k in self.links if k[0] == item.account_id and (not item.symbol or k[1] == item.symbol)
+                    and (not item.hold_side or k[2] == item.hold_side)]:
+            del self.links[key]
 
 
 def _link_query(item: _Write):
@@ -248,17 +273,17 @@ def _link_query(item: _Write):
     return query
 
 
-def _create_link(item: _Write) -> None:
+def _create_link(item: _Write, rows: _BatchRows) -> None:
     """A new generation of the link on this key: every field starts afresh."""
-    account = db.session.get(Account, item.account_id)
+    account = rows.accounts.get(item.account_id)
     if account is None:
         raise LookupError(f"account {item.account_id} is gone")
     account.link_seq = (account.link_seq or 0) + 1
-    with db.session.no_autoflush:
-        link = _link_query(item).one_or_none()
+    link = rows.link(item)
     if link is None:
         link = PositionLink(account_id=item.account_id, symbol=item.symbol, hold_side=item.hold_side)
         db.session.add(link)
+        rows.links[(item.account_id, item.symbol, item.hold_side)] = link
     fresh = {"opened": False, "ended_at": None, "tp_order_id": None, "sl_order_id": None, "uid": None,
              "master_size": None, "master_entry": None, "master_opened_ms": None, "tpsl_mode": "follow",
              "tp_pct": None, "sl_pct": None, **item.fields}
@@ -269,23 +294,21 @@ def _create_link(item: _Write) -> None:
     item.result = link.generation
 
 
-def _update_link(item: _Write) -> None:
-    with db.session.no_autoflush:
-        link = _link_query(item).one_or_none()
+def _update_link(item: _Write, rows: _BatchRows) -> None:
+    link = rows.link(item)
     for name, value in item.fields.items() if link is not None else ():
         setattr(link, name, value)
 
 
-def _delete_links(item: _Write) -> None:
+def _delete_links(item: _Write, rows: _BatchRows) -> None:
     db.session.flush()
     _link_query(item).delete(synchronize_session=False)
+    rows.forget(item)
 
 
-def _add_intent(item: _Write) -> None:
-    intent = OrderIntent(account_id=item.account_id, status="pending", **item.fields)
-    db.session.add(intent)
-    db.session.flush()
-    item.result = intent.id
+def _add_intent(item: _Write, rows: _BatchRows) -> None:
+    item.result = OrderIntent(account_id=item.account_id, status="pending", **item.fields)
+    db.session.add(item.result)  # its id is read after the batch's flush
 
 
 _APPLY = {"create": _create_link, "update": _update_link, "delete": _delete_links, "delete_all": _delete_links,
