@@ -141,8 +141,9 @@ class PrivateConnection:
 
     def __init__(self, url: str, api_key: str, secret: str, passphrase: str, *,
                  channels: tuple[str, ...] = CHANNELS, timeout: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, source_address: str | None = None) -> None:
         self.url = url
+        self.source_address = source_address  # EGRESS_SOURCE_ADDRESS: the connection leaves from it
         self._key, self._secret, self._passphrase = api_key, secret, passphrase
         self.channels = channels
         self.timeout = timeout
@@ -153,8 +154,9 @@ class PrivateConnection:
     def open(self) -> list[Push]:
         """Connect, log in, subscribe; returns the pushes that arrived while waiting for the acks."""
         try:
+            bind = {"source_address": (self.source_address, 0)} if self.source_address else {}
             self._conn = connect(self.url, open_timeout=self.timeout, close_timeout=2, max_size=4_000_000,
-                                 compression=None, ping_interval=None)
+                                 compression=None, ping_interval=None, **bind)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise StreamError(f"cannot connect to {self.url}: {exc}") from None
         self.last_pong = time.monotonic()

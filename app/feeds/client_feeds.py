@@ -1,7 +1,8 @@
 """Optional private WebSockets for clients: a client's own stop, liquidation or manual trade shows at once.
 
 Up to WS_CLIENT_LIMIT enabled clients (lowest ids first; Bitget allows 100 connections per IP, the master
-takes one) get a connection subscribed to `positions`, `orders-algo` and `account`. Each push replaces the
+takes one) get a connection (on ENGINE=celery: up to WS_CLIENT_LIMIT of each shard's clients, opened by the
+shard's worker from its own address; the coordinator opens none) subscribed to `positions`, `orders-algo` and `account`. Each push replaces the
 client's cached positions (with their position TP/SL), so the dashboard shows it without waiting for a REST
 read. A push never makes the cache look fresher than it is: the paced REST refresh still reads every client
 (positions, account, fills) and stamps the view with the time its reads left, and runs read every client's
@@ -57,7 +58,8 @@ class ClientStream:
         failures = login_failures = 0
         while not self._stopping.is_set():
             conn = PrivateConnection(self.url, self._creds.api_key, self._creds.api_secret, self._creds.passphrase,
-                                     channels=CHANNELS, timeout=float(self.app.config.get("WS_TIMEOUT_SECONDS", 10)))
+                                     channels=CHANNELS, timeout=float(self.app.config.get("WS_TIMEOUT_SECONDS", 10)),
+                                     source_address=self.app.config.get("EGRESS_SOURCE_ADDRESS") or None)
             self._conn = conn
             try:
                 early = conn.open()
@@ -119,6 +121,7 @@ class ClientStreams:
 
     def sync(self) -> None:
         """Open connections for the first WS_CLIENT_LIMIT enabled clients, close the others."""
+        from ..engine.cluster.shards import clients_read_elsewhere, served_shard
         from ..store.extensions import db
         from ..store.models import Account
 
@@ -126,8 +129,13 @@ class ClientStreams:
         wanted: dict[int, tuple] = {}
         with self.app.app_context():
             try:
-                accounts = db.session.query(Account).filter_by(role="client", enabled=True).order_by(
-                    Account.id).limit(max(0, limit)).all() if limit > 0 else []
+                query = db.session.query(Account).filter_by(role="client", enabled=True)
+                if served_shard(self.app) is not None:  # a shard worker streams its own clients, from its IP
+                    query = query.filter(Account.shard == served_shard(self.app))
+                if limit <= 0 or clients_read_elsewhere(self.app):  # the celery coordinator: the shards do
+                    accounts = []
+                else:
+                    accounts = query.order_by(Account.id).limit(limit).all()
                 gateway = self.app.extensions["gateway"]
                 for account in accounts:
                     url, _ = stream_url(self.app, account.demo)

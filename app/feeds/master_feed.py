@@ -388,7 +388,8 @@ class MasterFeed:
             return 30.0
         self.status.enabled, self.status.url = True, url
         conn = PrivateConnection(url, master["api_key"], master["api_secret"], master["passphrase"],
-                                 timeout=float(self.app.config.get("WS_TIMEOUT_SECONDS", 10)))
+                                 timeout=float(self.app.config.get("WS_TIMEOUT_SECONDS", 10)),
+                                 source_address=self.app.config.get("EGRESS_SOURCE_ADDRESS") or None)
         self._conn = conn
         self._set("connecting", None)
         try:

@@ -60,6 +60,14 @@ class WsFaults:
                 "idle_timeout_s": self.idle_timeout_s}
 
 
+def _peer_ip(conn: ServerConnection) -> str:
+    """The source address a connection came from ("" once it is gone)."""
+    try:
+        return str(conn.remote_address[0])
+    except (OSError, TypeError, IndexError):
+        return ""
+
+
 @dataclass(eq=False)
 class Session:
     """One connection: who logged in, what it subscribed, and what it was last told."""
@@ -165,8 +173,9 @@ class PrivateStream:
         """Connections, counters and fault settings."""
         with self._guard:
             accounts = sorted(s.account for s in self._sessions if s.account)
+            peers = sorted([s.account, _peer_ip(s.conn)] for s in self._sessions if s.account)
             count = len(self._sessions)
-        return {"url": self.url, "connections": count, "logged_in": accounts, "pushes_sent": self.pushes_sent,
+        return {"url": self.url, "connections": count, "logged_in": accounts, "logged_in_from": peers, "pushes_sent": self.pushes_sent,
                 "pushes_lost": self.pushes_lost, "logins": self.logins, "logins_refused": self.logins_refused,
                 **self.faults.to_json()}
 

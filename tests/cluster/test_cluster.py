@@ -271,3 +271,27 @@ def wait_for(check, what: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_each_shard_streams_its_own_clients_from_its_own_address(cluster):
+    """The clients' own WebSockets (a stop or a manual trade shows at once) are opened by their shard's worker,
+    from its address; the coordinator opens none, and a push reaches the dashboard through the shared cache."""
+    cluster.env.update(FLASK_SCHEDULER_ENABLED="true", FLASK_CLIENT_REFRESH_SECONDS="600",  # no REST refresh soon
+                       FLASK_BITGET_WS_URL=cluster.sim.ws_url, FLASK_WS_CLIENT_LIMIT="5")
+    cluster.seed(("A", "B"), workers=(0, 1))
+    with cluster.app.app_context():
+        ids = {a.name: a.id for a in db.session.query(Account)}
+    coordinator_streams = cluster.app.extensions["client_streams"]
+    coordinator_streams.sync()
+    assert coordinator_streams.status()["connections"] == 0  # the coordinator opens none
+    cluster.replicate()  # gives both clients their shard (the workers stream the clients of their shard)
+    with cluster.app.app_context():
+        shard_of = {a.name: a.shard for a in db.session.query(Account).filter_by(role="client")}
+    wait_for(lambda: {n for n, _ in cluster.sim.ws.status()["logged_in_from"]} >= {"A", "B"},
+             "both clients' streams to log in")
+    assert {n: ip for n, ip in cluster.sim.ws.status()["logged_in_from"]} == {
+        n: EGRESS[shard_of[n]] for n in ("A", "B")}
+    cache = cluster.app.extensions["state"]
+    cluster.sim.exchange.open_position("A", BTC, "short", "0.02")  # the client trades by hand
+    wait_for(lambda: [(p.hold_side, p.total) for p in (cache.get(ids["A"]).positions if cache.get(ids["A"]) else ())]
+             == [("short", Decimal("0.02"))], "the push to reach the web process", timeout=15)

@@ -27,6 +27,22 @@ def pace_refresh(app: Flask, stop: threading.Event) -> None:
             log.exception("this shard's paced refresh failed; trying again next tick")
 
 
+def keep_client_streams(app: Flask, stop: threading.Event) -> None:
+    """This shard's clients' own WebSockets (a stop or liquidation shows at once), matched to its accounts."""
+    from ...feeds.client_feeds import RESYNC_SECONDS
+
+    streams = app.extensions["client_streams"]
+    try:
+        while not stop.is_set():
+            try:
+                streams.sync()
+            except Exception:
+                log.exception("this shard's client streams could not be matched; trying again")
+            stop.wait(RESYNC_SECONDS)
+    finally:
+        streams.stop()
+
+
 def flush_forever(cache: ShardStateCache, stop: threading.Event) -> None:
     """This worker's reads reach the shared state cache every FLUSH_SECONDS (and at the end of every task)."""
     while not stop.wait(FLUSH_SECONDS):
@@ -44,8 +60,11 @@ def run_worker(app: Flask, shard: int, loglevel: str = "INFO") -> None:
     stop = threading.Event()
     threading.Thread(target=flush_forever, args=(cache, stop), name="state-flush", daemon=True).start()
     threading.Thread(target=beat_forever, args=(app, shard, stop), name="heartbeat", daemon=True).start()
-    if app.config.get("SCHEDULER_ENABLED", True):  # the background jobs of a worker: its clients' refresh
+    if app.config.get("SCHEDULER_ENABLED", True):  # a worker's background jobs: its clients' refresh and streams
         threading.Thread(target=pace_refresh, args=(app, stop), name="refresh-pacer", daemon=True).start()
+        if app.config.get("WS_ENABLED", True) and int(app.config.get("WS_CLIENT_LIMIT", 50)) > 0:
+            threading.Thread(target=keep_client_streams, args=(app, stop), name="client-streams",
+                             daemon=True).start()
     log.info("shard %d worker: queue %s, egress %s", shard, queue_of(shard),
              app.config.get("EGRESS_SOURCE_ADDRESS") or "the default route")
     try:
