@@ -188,7 +188,12 @@ def test_preview_shows_the_plan_then_runs_it(page, live):
     page.click("#btn-preview")
     dialog = page.locator("#dlg-preview")
     expect(dialog).to_be_visible()
-    expect(dialog.locator("tr", has_text="Alpha")).to_contain_text(re.compile(r"open.*BTCUSDT long 0\.05"))
+    alpha = dialog.locator("tr", has_text="Alpha")
+    expect(alpha).to_contain_text(re.compile(r"open.*BTCUSDT long 0\.05"))
+    # each operation names the setting behind it, and each client its settings for new copies
+    expect(alpha.locator(".plan-setting").first).to_contain_text("from: size from the factor frozen when the copy")
+    expect(alpha.locator(".plan-settings")).to_contain_text(re.compile(
+        r"Settings for new copies: sizing equity ratio x 1 · leverage the master's.* · TP/SL the master's"))
     snap(page, "preview")
     assert live.positions("Alpha")[(BTC, "long")] == Decimal("0.05")  # nothing sent yet
     dialog.locator("#preview-run").click()
