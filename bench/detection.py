@@ -109,6 +109,16 @@ class CopierServer:
         self.tmp.cleanup()
 
 
+def trade_and_wait(sim: SimProcess, master: str, kind: str, clients: set[str], timeout: float) -> tuple[int, dict]:
+    """The master opens (0.5 long at 10x) or closes its long; returns wait_fills' answer for that trade."""
+    since = int(time.time() * 1000) - 5
+    if kind == "open":
+        sim.trade(master, "open", symbol=SYMBOL, side="long", size="0.5", leverage="10", margin_mode="crossed")
+    else:
+        sim.trade(master, "close", symbol=SYMBOL, side="long")
+    return wait_fills(sim, since, master, clients, timeout=timeout)
+
+
 def wait_fills(sim: SimProcess, since_ms: int, master: str, clients: set[str], timeout: float) -> tuple[int, dict]:
     """The master's fill time and each client's first fill after it (sim clock, ms)."""
     deadline = time.monotonic() + timeout
@@ -170,13 +180,7 @@ def main() -> None:
             for trial in range(args.trials):
                 time.sleep(rng.uniform(0, poll))
                 kind = "open" if trial % 2 == 0 else "close"
-                since = int(time.time() * 1000) - 5
-                if kind == "open":
-                    sim.trade("t-master", "open", symbol=SYMBOL, side="long", size="0.5", leverage="10",
-                              margin_mode="crossed")
-                else:
-                    sim.trade("t-master", "close", symbol=SYMBOL, side="long")
-                master_ts, got = wait_fills(sim, since, "t-master", names, timeout=20 + 5 * poll)
+                master_ts, got = trade_and_wait(sim, "t-master", kind, names, timeout=20 + 5 * poll)
                 if len(got) < len(names):
                     print(f"  trial {trial + 1}: only {len(got)}/{len(names)} clients acknowledged in time",
                           file=sys.stderr)

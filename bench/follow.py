@@ -26,8 +26,8 @@ import argparse  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
 
-from common import SYMBOL, SimProcess, emit_json, machine, median, pct, print_table  # noqa: E402
-from detection import CopierServer, wait_fills  # noqa: E402
+from common import SimProcess, emit_json, machine, median, pct, print_table  # noqa: E402
+from detection import CopierServer, trade_and_wait  # noqa: E402
 
 
 def first_client_request(sim: SimProcess, since_ms: int, clients: set[str]) -> int | None:
@@ -64,13 +64,7 @@ def run_mode(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[st
             for trial in range(2 * args.trials):
                 time.sleep(max(rng.uniform(0.3, 2.0), spacing))
                 kind = "open" if trial % 2 == 0 else "close"
-                since = int(time.time() * 1000) - 5
-                if kind == "open":
-                    sim.trade("f-master", "open", symbol=SYMBOL, side="long", size="0.5", leverage="10",
-                              margin_mode="crossed")
-                else:
-                    sim.trade("f-master", "close", symbol=SYMBOL, side="long")
-                master_ts, got = wait_fills(sim, since, "f-master", names, timeout=30)
+                master_ts, got = trade_and_wait(sim, "f-master", kind, names, timeout=30)
                 if len(got) < len(names):
                     print(f"  {mode} trial {trial + 1}: only {len(got)}/{len(names)} clients in time", file=sys.stderr)
                     print(server.tail(), file=sys.stderr)
