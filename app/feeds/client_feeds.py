@@ -129,12 +129,11 @@ class ClientStreams:
         wanted: dict[int, tuple] = {}
         with self.app.app_context():
             try:
-                query = db.session.query(Account).filter_by(role="client", enabled=True)
-                if served_shard(self.app) is not None:  # a shard worker streams its own clients, from its IP
-                    query = query.filter(Account.shard == served_shard(self.app))
-                if limit <= 0 or clients_read_elsewhere(self.app):  # the celery coordinator: the shards do
-                    accounts = []
-                else:
+                accounts = []
+                if limit > 0 and not clients_read_elsewhere(self.app):  # the celery coordinator: the shards do
+                    query = db.session.query(Account).filter_by(role="client", enabled=True)
+                    if served_shard(self.app) is not None:  # a shard worker streams its own clients, from its IP
+                        query = query.filter(Account.shard == served_shard(self.app))
                     accounts = query.order_by(Account.id).limit(limit).all()
                 gateway = self.app.extensions["gateway"]
                 for account in accounts:

@@ -114,10 +114,7 @@ def refresh_soon(app: Flask, account_ids: Sequence[int]) -> None:
     """
     ids = list(account_ids)
     if ids and clients_read_elsewhere(app):  # the clients' refresh goes to their shards' workers
-        with app.app_context():
-            clients = {i for (i,) in db.session.query(Account.id).filter(
-                Account.id.in_(ids), Account.role == "client").all()}
-        app.extensions["replication"].cluster.refresh_later(sorted(clients))
+        clients = app.extensions["replication"].cluster.refresh_later(ids)
         ids = [i for i in ids if i not in clients]
     if not ids:
         return

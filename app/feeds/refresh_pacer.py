@@ -66,12 +66,14 @@ class RefreshPacer:
     def _next_batch(self) -> list[int]:
         from ..engine.cluster.shards import clients_read_elsewhere, served_shard
 
-        with self.app.app_context():
-            query = db.session.query(Account.id, Account.bitget_uid).filter_by(role="client", enabled=True)
-            if served_shard(self.app) is not None:  # a shard worker reads its own clients, from its address
-                query = query.filter(Account.shard == served_shard(self.app))
-            rows = [] if clients_read_elsewhere(self.app) else query.order_by(Account.id).all()
-            db.session.remove()
+        rows = []
+        if not clients_read_elsewhere(self.app):  # the celery coordinator paces none: its shards do
+            with self.app.app_context():
+                query = db.session.query(Account.id, Account.bitget_uid).filter_by(role="client", enabled=True)
+                if served_shard(self.app) is not None:  # a shard worker reads its own clients, from its address
+                    query = query.filter(Account.shard == served_shard(self.app))
+                rows = query.order_by(Account.id).all()
+                db.session.remove()
         ids = [r[0] for r in rows]
         with self._lock:
             self.clients = len(ids)

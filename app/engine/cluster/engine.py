@@ -54,28 +54,24 @@ class ClusterEngine:
         return self._scatter(TASK_CLOSE_SHARD, run_uid, groups, lambda shard, ids: {
             "shard": shard, "run_uid": run_uid, "symbol": symbol, "account_ids": ids})
 
-    def refresh_later(self, account_ids: Sequence[int]) -> int:
-        """Ask each shard's worker to re-read these clients soon (its own address and budget); no waiting.
-
-        Returns how many clients were handed over; Redis being down is logged and hands over none.
-        """
+    def refresh_later(self, account_ids: Sequence[int]) -> set[int]:
+        """Ask each shard's worker to re-read the enabled clients among these soon (its own address and
+        budget); no waiting. Returns the clients' ids (the others, the master, are not a shard's); when the
+        broker is down that is logged, and the shards' paced refresh reads them in turn."""
         if not account_ids:
-            return 0
+            return set()
         from ...store.extensions import db
 
         with self.app.app_context():
             groups = shard_groups(self.app, account_ids)
             db.session.remove()
-        handed = 0
         for shard, accounts in sorted(groups.items()):
             try:
                 self.celery.send_task(TASK_REFRESH_SHARD, args=[{"shard": shard, "account_ids": [a for a, _ in accounts]}],
                                       queue=queue_of(shard), expires=REFRESH_EXPIRES_SECONDS)
-            except Exception as exc:  # the broker is down: the shard's paced refresh reads them in turn
+            except Exception as exc:
                 log.warning("could not ask shard %d to refresh %d clients: %s", shard, len(accounts), exc)
-                continue
-            handed += len(accounts)
-        return handed
+        return {account_id for accounts in groups.values() for account_id, _ in accounts}
 
     def _scatter(self, task: str, run_uid: str, groups: dict[int, list[tuple[int, str]]],
                  payload_of) -> list[AccountOutcome]:
